@@ -1,0 +1,39 @@
+//! The only crate in Kagi that touches the cryptographic library (aws-lc-rs).
+//!
+//! It offers exactly what the rest of the workspace needs and nothing more:
+//! - [`secret`]: zeroizing containers for key material and plaintext that never print;
+//! - [`rng`]: the injected randomness source ([`Rng`]), real or deterministic for tests;
+//! - [`digest`]: SHA-256, HMAC-SHA-256 and constant-time comparison (for SigV4);
+//! - [`root`]: the root key and the versioned "wrapped secret" format used for everything
+//!   Kagi keeps on disk under it (backing keys, access-key secrets);
+//! - [`blob`]: the versioned, self-describing ciphertext blob returned by `Encrypt`.
+//!
+//! It deliberately knows nothing about KMS keys, states, stores or HTTP.
+
+pub mod blob;
+pub mod digest;
+pub mod rng;
+pub mod root;
+pub mod secret;
+
+pub use blob::{BackingKey, BlobHeader, CiphertextBlob};
+pub use rng::{DeterministicRng, Rng, SystemRng};
+pub use root::RootKey;
+pub use secret::{SecretBytes, SECRET_KEY_LEN};
+
+/// Why a cryptographic operation failed. The variants carry no secret data.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// Authentication failed: wrong key, wrong context, or tampered bytes.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// The bytes are not a ciphertext of a format this build understands.
+    #[error("malformed ciphertext: {0}")]
+    Malformed(&'static str),
+    /// The system random source failed.
+    #[error("random source failure")]
+    Random,
+    /// A key had the wrong length.
+    #[error("invalid key length")]
+    KeyLength,
+}
