@@ -1,1 +1,112 @@
-//! The KMS domain.
+//! The KMS domain: keys, backing-key versions, key states, aliases, tags, rotation and
+//! deletion, and the access keys that authenticate callers. One public method of [`Kms`] per
+//! AWS operation (in `ops/`), taking a validated request and returning a typed response.
+//!
+//! No I/O here: the world is reached only through [`Store`], [`Clock`] and
+//! [`kagi_crypto::Rng`], all injected. This crate knows nothing of HTTP, JSON or SQL.
+//!
+//! Key material is cached in memory after first use ([`cache`]), so cryptographic
+//! operations on a warm key never touch the store. Mutations of one key are serialised by a
+//! striped lock and are durable in the store before the cache (and the caller) sees them.
+
+pub mod cache;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod ops;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{InternalError, KmsError};
+pub use ids::{AccountId, AliasName, KeyId, Region};
+pub use model::*;
+pub use store::{Store, StoreError, Write};
+
+use kagi_crypto::{Rng, RootKey};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Who is calling, from where: the authenticated principal and the region of the request's
+/// SigV4 credential scope (keys are regional).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub region: Region,
+    pub principal: Principal,
+}
+
+/// An authenticated identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account: AccountId,
+    /// `arn:aws:iam::<account>:user/<name>`.
+    pub arn: String,
+    pub user_name: String,
+    pub access_key_id: String,
+    pub admin: bool,
+}
+
+const LOCK_STRIPES: usize = 64;
+
+/// The KMS service for one installation (one account).
+pub struct Kms {
+    account: AccountId,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    root: RootKey,
+    cache: cache::Cache,
+    locks: Vec<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kms").field("account", &self.account).finish_non_exhaustive()
+    }
+}
+
+impl Kms {
+    pub fn new(
+        account: AccountId,
+        root: RootKey,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Self {
+        Self {
+            account,
+            store,
+            clock,
+            rng,
+            root,
+            cache: cache::Cache::default(),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Serialises mutations of one key (or one alias name) across threads.
+    fn lock(&self, discriminator: &[u8]) -> MutexGuard<'_, ()> {
+        let h = discriminator
+            .iter()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(*b)));
+        // A poisoned stripe only means another request panicked while holding it; the data
+        // it guards lives in the store, so continuing is safe.
+        self.locks[h % LOCK_STRIPES]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wipes every key and alias (the `--dev` reset endpoint), durably, and clears caches.
+    pub fn dangerous_wipe_all_keys(&self) -> Result<(), KmsError> {
+        self.store.apply(vec![Write::WipeKeys])?;
+        self.cache.clear_keys();
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! Access keys: the credentials callers sign requests with. Secrets are generated here,
+//! stored only wrapped under the root key (bound to the access key id), and unwrapped into
+//! the credential cache on first use. Managed through `kagi admin`.
+
+use crate::cache::Credential;
+use crate::model::{AccessKeyRecord, AccessKeyStatus};
+use crate::{Kms, KmsError, Principal, Write};
+use kagi_crypto::SecretBytes;
+use std::sync::Arc;
+
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn access_key_context(access_key_id: &str) -> Vec<u8> {
+    format!("kagi/access-key/v1\0{access_key_id}").into_bytes()
+}
+
+/// IAM's user-name rules: 1–64 characters of `[\w+=,.@-]`.
+fn check_user_name(name: &str) -> Result<(), KmsError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(super::constraint(
+            "userName",
+            name,
+            "satisfy regular expression pattern: [\\w+=,.@-]+ and have length between 1 and 64",
+        ))
+    }
+}
+
+/// A new access key: the record (secret wrapped) and the secret, shown exactly once.
+#[derive(Debug)]
+pub struct NewAccessKey {
+    pub record: AccessKeyRecord,
+    pub secret: SecretBytes,
+}
+
+impl Kms {
+    fn random_string(&self, alphabet: &[u8], len: usize) -> Result<SecretBytes, KmsError> {
+        let mut raw = SecretBytes::new(vec![0u8; len]).into_exposed();
+        self.rng.fill(&mut raw).map_err(KmsError::crypto)?;
+        // 256 is a multiple of both alphabet sizes (32, 64): no modulo bias.
+        for b in raw.iter_mut() {
+            *b = alphabet[usize::from(*b) % alphabet.len()];
+        }
+        Ok(SecretBytes::new(raw))
+    }
+
+    pub fn create_access_key(&self, user_name: &str, admin: bool) -> Result<NewAccessKey, KmsError> {
+        check_user_name(user_name)?;
+        let suffix = self.random_string(ID_ALPHABET, 16)?;
+        let access_key_id = format!("KAGI{}", String::from_utf8_lossy(suffix.expose()));
+        let secret = self.random_string(SECRET_ALPHABET, 40)?;
+        let wrapped_secret = self
+            .root
+            .wrap(self.rng.as_ref(), &access_key_context(&access_key_id), &secret)
+            .map_err(KmsError::crypto)?;
+        let record = AccessKeyRecord {
+            access_key_id,
+            user_name: user_name.to_string(),
+            status: AccessKeyStatus::Active,
+            created_at: self.now(),
+            admin,
+            wrapped_secret,
+        };
+        self.store.apply(vec![Write::PutAccessKey(record.clone())])?;
+        Ok(NewAccessKey { record, secret })
+    }
+
+    pub fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, KmsError> {
+        Ok(self.store.list_access_keys()?)
+    }
+
+    fn existing_access_key(&self, access_key_id: &str) -> Result<AccessKeyRecord, KmsError> {
+        self.store
+            .access_key(access_key_id)?
+            .ok_or_else(|| KmsError::not_found(format!("Access key {access_key_id} does not exist.")))
+    }
+
+    pub fn set_access_key_status(&self, access_key_id: &str, status: AccessKeyStatus) -> Result<(), KmsError> {
+        self.existing_access_key(access_key_id)?;
+        self.store.apply(vec![Write::SetAccessKeyStatus {
+            access_key_id: access_key_id.to_string(),
+            status,
+        }])?;
+        self.cache.remove_credential(access_key_id);
+        Ok(())
+    }
+
+    pub fn delete_access_key(&self, access_key_id: &str) -> Result<(), KmsError> {
+        self.existing_access_key(access_key_id)?;
+        self.store.apply(vec![Write::DeleteAccessKey {
+            access_key_id: access_key_id.to_string(),
+        }])?;
+        self.cache.remove_credential(access_key_id);
+        Ok(())
+    }
+
+    pub fn principal_for(&self, user_name: &str, access_key_id: &str, admin: bool) -> Principal {
+        Principal {
+            account: self.account.clone(),
+            arn: format!("arn:aws:iam::{}:user/{user_name}", self.account),
+            user_name: user_name.to_string(),
+            access_key_id: access_key_id.to_string(),
+            admin,
+        }
+    }
+
+    /// The active credential for `access_key_id`, if there is one.
+    pub fn credential(&self, access_key_id: &str) -> Result<Option<Arc<Credential>>, KmsError> {
+        if let Some(c) = self.cache.credential(access_key_id) {
+            return Ok(Some(c));
+        }
+        let Some(record) = self.store.access_key(access_key_id)? else {
+            return Ok(None);
+        };
+        if record.status != AccessKeyStatus::Active {
+            return Ok(None);
+        }
+        let secret = self
+            .root
+            .unwrap(&access_key_context(access_key_id), &record.wrapped_secret)
+            .map_err(KmsError::crypto)?;
+        let credential = Arc::new(Credential {
+            principal: self.principal_for(&record.user_name, access_key_id, record.admin),
+            secret,
+        });
+        self.cache
+            .put_credential(access_key_id.to_string(), credential.clone());
+        Ok(Some(credential))
+    }
+}

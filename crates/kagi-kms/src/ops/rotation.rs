@@ -1,0 +1,173 @@
+//! Key rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
+//! RotateKeyOnDemand, ListKeyRotations. Rotation adds a backing-key version: new
+//! encryptions use it, every older version keeps decrypting.
+
+use super::{backing_key_context, check_range, page_limit, parse_marker, require_enabled, Aliases};
+use crate::cache::KeyEntry;
+use crate::model::{KeyMetadata, RotationType, StoredVersion};
+use crate::{Caller, KmsError, Kms, Timestamp, Write};
+use kagi_crypto::BackingKey;
+use std::sync::Arc;
+
+pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
+/// AWS's quota of on-demand rotations per key.
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
+
+#[derive(Debug, Clone)]
+pub struct RotationStatus {
+    pub key_arn: String,
+    pub enabled: bool,
+    pub period_days: Option<u32>,
+    pub next_rotation: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RotationEntry {
+    pub key_arn: String,
+    pub rotation_date: Timestamp,
+    pub rotation_type: RotationType,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListRotationsResponse {
+    pub rotations: Vec<RotationEntry>,
+    pub next_marker: Option<String>,
+}
+
+impl Kms {
+    /// Adds a backing version to `current` (whose lock the caller holds) and writes
+    /// `meta` in the same atomic batch.
+    pub(crate) fn add_version(
+        &self,
+        current: &KeyEntry,
+        meta: KeyMetadata,
+        rotation: RotationType,
+    ) -> Result<Arc<KeyEntry>, KmsError> {
+        let next = current.versions.last().map_or(1, |(v, _)| v.version + 1);
+        let material = BackingKey::generate(self.rng.as_ref()).map_err(KmsError::crypto)?;
+        let wrapped = self
+            .root
+            .wrap(
+                self.rng.as_ref(),
+                &backing_key_context(&meta.region, &meta.key_id, next),
+                material.secret(),
+            )
+            .map_err(KmsError::crypto)?;
+        let version = StoredVersion {
+            version: next,
+            created_at: self.now(),
+            rotation: Some(rotation),
+            wrapped,
+        };
+        self.store.apply(vec![
+            Write::AddVersion {
+                region: meta.region.clone(),
+                key_id: meta.key_id,
+                version: version.clone(),
+            },
+            Write::PutKey(meta.clone()),
+        ])?;
+        let mut versions = current.versions.clone();
+        versions.push((version, material));
+        let updated = Arc::new(KeyEntry {
+            arn: current.arn.clone(),
+            meta,
+            versions,
+        });
+        self.cache.put_key(updated.clone());
+        Ok(updated)
+    }
+
+    pub fn enable_key_rotation(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        period_days: Option<i64>,
+    ) -> Result<(), KmsError> {
+        let days = period_days.unwrap_or(i64::from(DEFAULT_ROTATION_PERIOD_DAYS));
+        check_range("rotationPeriodInDays", days, 90, 2560)?;
+        let days = days as u32;
+        let now = self.now();
+        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+            require_enabled(e)?;
+            // Re-enabling with the same period keeps the schedule; a new period restarts it.
+            if meta.rotation_period_days != Some(days) || meta.next_rotation.is_none() {
+                meta.rotation_period_days = Some(days);
+                meta.next_rotation = Some(now.plus_days(days));
+            }
+            Ok(())
+        })
+        .map(drop)
+    }
+
+    pub fn disable_key_rotation(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
+        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+            require_enabled(e)?;
+            meta.rotation_period_days = None;
+            meta.next_rotation = None;
+            Ok(())
+        })
+        .map(drop)
+    }
+
+    pub fn get_key_rotation_status(&self, caller: &Caller, key_id: &str) -> Result<RotationStatus, KmsError> {
+        let e = self.resolve(caller, key_id, Aliases::Refused)?;
+        Ok(RotationStatus {
+            key_arn: e.arn.clone(),
+            enabled: e.meta.next_rotation.is_some(),
+            period_days: e.meta.rotation_period_days,
+            next_rotation: e.meta.next_rotation,
+        })
+    }
+
+    /// Rotates now; returns the key ARN. The automatic schedule is unchanged, as in AWS.
+    pub fn rotate_key_on_demand(&self, caller: &Caller, key_id: &str) -> Result<String, KmsError> {
+        let id = self.resolve_id(caller, key_id, Aliases::Refused)?;
+        let _guard = self.lock(id.as_bytes());
+        let current = self.resolve(caller, key_id, Aliases::Refused)?;
+        require_enabled(&current)?;
+        let on_demand = current
+            .versions
+            .iter()
+            .filter(|(v, _)| v.rotation == Some(RotationType::OnDemand))
+            .count();
+        if on_demand >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(KmsError::LimitExceeded {
+                message: format!(
+                    "The on-demand rotation quota ({MAX_ON_DEMAND_ROTATIONS}) for {} has been reached.",
+                    current.arn
+                ),
+            });
+        }
+        let updated = self.add_version(&current, current.meta.clone(), RotationType::OnDemand)?;
+        Ok(updated.arn.clone())
+    }
+
+    pub fn list_key_rotations(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<ListRotationsResponse, KmsError> {
+        let limit = page_limit(limit)?;
+        let e = self.resolve(caller, key_id, Aliases::Refused)?;
+        let start = parse_marker(marker, |m| m.parse::<usize>().ok())?.unwrap_or(0);
+        let all: Vec<RotationEntry> = e
+            .versions
+            .iter()
+            .filter_map(|(v, _)| {
+                v.rotation.map(|rotation_type| RotationEntry {
+                    key_arn: e.arn.clone(),
+                    rotation_date: v.created_at,
+                    rotation_type,
+                })
+            })
+            .collect();
+        let end = (start + limit).min(all.len());
+        Ok(ListRotationsResponse {
+            rotations: all.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
+            next_marker: (end < all.len()).then(|| end.to_string()),
+        })
+    }
+}
