@@ -1,1 +1,11 @@
-//! Stores.
+//! Implementations of [`kagi_kms::Store`]: today the embedded SQLite store, next to come
+//! PostgreSQL. Each backend owns its schema and migrations; the [`contract`] suite is the
+//! behaviour every backend must show, and runs against each of them.
+//!
+//! This crate maps domain records to rows and back. It holds no secrets in the clear: key
+//! material and access-key secrets arrive already wrapped under the root key.
+
+pub mod contract;
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;

@@ -1,0 +1,226 @@
+//! The store contract: behaviour every [`Store`] backend must show. Each backend's tests
+//! call [`run_all`] with a factory for fresh, empty stores.
+
+use kagi_kms::{
+    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState,
+    Region, RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, Write,
+};
+
+fn region(s: &str) -> Region {
+    Region::parse(s).expect("test region is valid")
+}
+
+fn key(n: u8, r: &str) -> KeyMetadata {
+    let mut id = [0u8; 16];
+    id[15] = n;
+    KeyMetadata {
+        region: region(r),
+        key_id: KeyId::from_bytes(id),
+        created_at: Timestamp(1_000),
+        description: format!("key {n}"),
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        policy: "{}".into(),
+        rotation_period_days: None,
+        next_rotation: None,
+        tags: vec![Tag {
+            key: "team".into(),
+            value: "kagi".into(),
+        }],
+    }
+}
+
+fn version(v: u32) -> StoredVersion {
+    StoredVersion {
+        version: v,
+        created_at: Timestamp(2_000 + i64::from(v)),
+        rotation: (v > 1).then_some(RotationType::OnDemand),
+        wrapped: vec![v as u8; 61],
+    }
+}
+
+fn put_key(store: &dyn Store, m: &KeyMetadata) {
+    store
+        .apply(vec![
+            Write::PutKey(m.clone()),
+            Write::AddVersion {
+                region: m.region.clone(),
+                key_id: m.key_id,
+                version: version(1),
+            },
+        ])
+        .expect("put key");
+}
+
+/// Runs every contract check, each on a fresh store from `fresh`.
+pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
+    keys_round_trip_and_update(fresh().as_ref());
+    keys_are_regional_and_listed_in_order(fresh().as_ref());
+    batches_are_atomic(fresh().as_ref());
+    aliases(fresh().as_ref());
+    destroy_removes_versions_and_aliases(fresh().as_ref());
+    due_queries(fresh().as_ref());
+    access_keys_and_settings(fresh().as_ref());
+    wipe(fresh().as_ref());
+}
+
+fn keys_round_trip_and_update(s: &dyn Store) {
+    let m = key(1, "us-east-1");
+    put_key(s, &m);
+    let got = s.load_key(&m.region, &m.key_id).unwrap().unwrap();
+    assert_eq!(got.meta, m);
+    assert_eq!(got.versions, vec![version(1)]);
+    let mut changed = m.clone();
+    changed.state = KeyState::Disabled;
+    changed.description = "changed".into();
+    s.apply(vec![
+        Write::PutKey(changed.clone()),
+        Write::AddVersion {
+            region: m.region.clone(),
+            key_id: m.key_id,
+            version: version(2),
+        },
+    ])
+    .unwrap();
+    let got = s.load_key(&m.region, &m.key_id).unwrap().unwrap();
+    assert_eq!(got.meta, changed);
+    assert_eq!(got.versions, vec![version(1), version(2)], "update keeps versions");
+}
+
+fn keys_are_regional_and_listed_in_order(s: &dyn Store) {
+    for n in [3, 1, 2] {
+        put_key(s, &key(n, "us-east-1"));
+    }
+    put_key(s, &key(9, "eu-west-1"));
+    let east = region("us-east-1");
+    let all = s.list_keys(&east, None, 10).unwrap();
+    assert_eq!(all, vec![key(1, "x").key_id, key(2, "x").key_id, key(3, "x").key_id]);
+    let page = s.list_keys(&east, Some(&all[0]), 1).unwrap();
+    assert_eq!(page, vec![all[1]]);
+    assert!(s.load_key(&region("eu-west-1"), &all[0]).unwrap().is_none());
+}
+
+fn batches_are_atomic(s: &dyn Store) {
+    let m = key(1, "us-east-1");
+    put_key(s, &m);
+    let name = AliasName::parse("alias/a").unwrap();
+    let alias = AliasRecord {
+        region: m.region.clone(),
+        name: name.clone(),
+        target: m.key_id,
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    };
+    s.apply(vec![Write::CreateAlias(alias.clone())]).unwrap();
+    // The second write conflicts, so the first must not be visible either.
+    let other = key(2, "us-east-1");
+    let r = s.apply(vec![Write::PutKey(other.clone()), Write::CreateAlias(alias)]);
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    assert!(s.load_key(&other.region, &other.key_id).unwrap().is_none());
+}
+
+fn aliases(s: &dyn Store) {
+    let a = key(1, "us-east-1");
+    let b = key(2, "us-east-1");
+    put_key(s, &a);
+    put_key(s, &b);
+    let r = a.region.clone();
+    for (n, target) in [("alias/z", a.key_id), ("alias/m", b.key_id), ("alias/a", a.key_id)] {
+        s.apply(vec![Write::CreateAlias(AliasRecord {
+            region: r.clone(),
+            name: AliasName::parse(n).unwrap(),
+            target,
+            created_at: Timestamp(5),
+            updated_at: Timestamp(5),
+        })])
+        .unwrap();
+    }
+    let names = |v: Vec<AliasRecord>| v.into_iter().map(|a| a.name.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(s.list_aliases(&r, None, None, 10).unwrap()), ["alias/a", "alias/m", "alias/z"]);
+    assert_eq!(names(s.list_aliases(&r, Some(&a.key_id), None, 10).unwrap()), ["alias/a", "alias/z"]);
+    let after = AliasName::parse("alias/a").unwrap();
+    assert_eq!(names(s.list_aliases(&r, None, Some(&after), 1).unwrap()), ["alias/m"]);
+    let m = AliasName::parse("alias/m").unwrap();
+    let mut rec = s.alias(&r, &m).unwrap().unwrap();
+    rec.target = a.key_id;
+    rec.updated_at = Timestamp(9);
+    s.apply(vec![Write::UpdateAlias(rec.clone())]).unwrap();
+    assert_eq!(s.alias(&r, &m).unwrap().unwrap(), rec);
+    s.apply(vec![Write::DeleteAlias { region: r.clone(), name: m.clone() }]).unwrap();
+    assert!(s.alias(&r, &m).unwrap().is_none());
+    assert!(s.alias(&region("eu-west-1"), &after).unwrap().is_none());
+}
+
+fn destroy_removes_versions_and_aliases(s: &dyn Store) {
+    let m = key(1, "us-east-1");
+    put_key(s, &m);
+    let name = AliasName::parse("alias/gone").unwrap();
+    s.apply(vec![Write::CreateAlias(AliasRecord {
+        region: m.region.clone(),
+        name: name.clone(),
+        target: m.key_id,
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    })])
+    .unwrap();
+    s.apply(vec![Write::DestroyKey { region: m.region.clone(), key_id: m.key_id }]).unwrap();
+    assert!(s.load_key(&m.region, &m.key_id).unwrap().is_none());
+    assert!(s.alias(&m.region, &name).unwrap().is_none());
+    // Re-creating the same id starts with no leftover versions.
+    put_key(s, &m);
+    assert_eq!(s.load_key(&m.region, &m.key_id).unwrap().unwrap().versions.len(), 1);
+}
+
+fn due_queries(s: &dyn Store) {
+    let mut a = key(1, "us-east-1");
+    a.state = KeyState::PendingDeletion;
+    a.deletion_date = Some(Timestamp(100));
+    let mut b = key(2, "us-east-1");
+    b.next_rotation = Some(Timestamp(200));
+    put_key(s, &a);
+    put_key(s, &b);
+    assert!(s.due_for_deletion(Timestamp(99)).unwrap().is_empty());
+    assert_eq!(s.due_for_deletion(Timestamp(100)).unwrap(), vec![(a.region.clone(), a.key_id)]);
+    assert!(s.due_for_rotation(Timestamp(199)).unwrap().is_empty());
+    assert_eq!(s.due_for_rotation(Timestamp(500)).unwrap(), vec![(b.region.clone(), b.key_id)]);
+}
+
+fn access_keys_and_settings(s: &dyn Store) {
+    let rec = AccessKeyRecord {
+        access_key_id: "KAGIAAAA".into(),
+        user_name: "alice".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(3),
+        admin: false,
+        wrapped_secret: vec![1, 2, 3],
+    };
+    s.apply(vec![Write::PutAccessKey(rec.clone())]).unwrap();
+    assert!(matches!(
+        s.apply(vec![Write::PutAccessKey(rec.clone())]),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.access_key("KAGIAAAA").unwrap().unwrap(), rec);
+    s.apply(vec![Write::SetAccessKeyStatus {
+        access_key_id: "KAGIAAAA".into(),
+        status: AccessKeyStatus::Inactive,
+    }])
+    .unwrap();
+    assert_eq!(s.access_key("KAGIAAAA").unwrap().unwrap().status, AccessKeyStatus::Inactive);
+    assert_eq!(s.list_access_keys().unwrap().len(), 1);
+    s.apply(vec![Write::DeleteAccessKey { access_key_id: "KAGIAAAA".into() }]).unwrap();
+    assert!(s.access_key("KAGIAAAA").unwrap().is_none());
+    assert!(s.setting("account_id").unwrap().is_none());
+    s.apply(vec![Write::PutSetting { name: "account_id".into(), value: "111122223333".into() }]).unwrap();
+    s.apply(vec![Write::PutSetting { name: "account_id".into(), value: "444455556666".into() }]).unwrap();
+    assert_eq!(s.setting("account_id").unwrap().as_deref(), Some("444455556666"));
+}
+
+fn wipe(s: &dyn Store) {
+    let m = key(1, "us-east-1");
+    put_key(s, &m);
+    s.apply(vec![Write::PutSetting { name: "keep".into(), value: "1".into() }]).unwrap();
+    s.apply(vec![Write::WipeKeys]).unwrap();
+    assert!(s.list_keys(&m.region, None, 10).unwrap().is_empty());
+    assert_eq!(s.setting("keep").unwrap().as_deref(), Some("1"));
+}

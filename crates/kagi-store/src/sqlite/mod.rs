@@ -1,0 +1,340 @@
+//! The embedded store: one SQLite database file in WAL mode with `synchronous=FULL`.
+//!
+//! Writes go through a single writer thread that commits in groups: batches that arrive
+//! while a commit is in flight are applied together in the next transaction (each inside
+//! its own savepoint, so one failing batch does not affect the others) and share one fsync.
+//! A caller's `apply` returns only after the transaction holding its batch has committed.
+//! Reads use a separate connection, which in WAL mode never blocks the writer.
+
+mod migrations;
+mod rows;
+
+use kagi_kms::{
+    AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, Store, StoreError, StoredKey,
+    Timestamp, Write,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+/// Most batches one transaction will group.
+const MAX_GROUP: usize = 512;
+
+struct Job {
+    writes: Vec<Write>,
+    reply: Sender<Result<(), StoreError>>,
+}
+
+pub struct SqliteStore {
+    jobs: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(backend)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut writer_conn = open_connection(path)?;
+        migrations::migrate(&mut writer_conn)?;
+        let reader = open_connection(path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let handle = std::thread::Builder::new()
+            .name("kagi-sqlite-writer".into())
+            .spawn(move || writer_loop(writer_conn, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(Self {
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A poisoned reader only means a panic elsewhere mid-read; the connection is fine.
+        self.reader.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the writer after it has committed everything already submitted.
+    pub fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(mut conn: Connection, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &group);
+        for (job, result) in group.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Applies each job in its own savepoint inside one transaction; returns one result per
+/// job. If the commit itself fails, every job fails.
+fn commit_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<(), StoreError>> {
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return group.iter().map(|_| Err(backend_ref(&e))).collect(),
+    };
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        let outcome = (|| -> Result<(), StoreError> {
+            // Dropping an uncommitted savepoint rolls back just this job's writes.
+            let sp = tx.savepoint().map_err(backend)?;
+            for w in &job.writes {
+                rows::apply_write(&sp, w)?;
+            }
+            sp.commit().map_err(backend)
+        })();
+        results.push(outcome);
+    }
+    if let Err(e) = tx.commit() {
+        return group.iter().map(|_| Err(backend_ref(&e))).collect();
+    }
+    results
+}
+
+fn backend_ref(e: &rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl Store for SqliteStore {
+    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let (reply, done) = mpsc::channel();
+        {
+            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let sender = jobs
+                .as_ref()
+                .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
+            sender
+                .send(Job { writes, reply })
+                .map_err(|_| StoreError::Backend("writer thread stopped".into()))?;
+        }
+        done.recv()
+            .map_err(|_| StoreError::Backend("writer thread stopped".into()))?
+    }
+
+    fn load_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+        rows::load_key(&self.reader(), region, key_id)
+    }
+
+    fn list_keys(
+        &self,
+        region: &Region,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let conn = self.reader();
+        let after = after.map(|k| k.to_string()).unwrap_or_default();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key_id FROM keys WHERE region = ?1 AND key_id > ?2 ORDER BY key_id LIMIT ?3",
+            )
+            .map_err(backend)?;
+        let ids = stmt
+            .query_map(params![region.as_str(), after, limit as i64], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(backend)?;
+        ids.map(|s| rows::key_id(&s.map_err(backend)?)).collect()
+    }
+
+    fn alias(&self, region: &Region, name: &AliasName) -> Result<Option<AliasRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT name, target, created_at, updated_at FROM aliases WHERE region = ?1 AND name = ?2",
+            )
+            .map_err(backend)?;
+        stmt.query_row(params![region.as_str(), name.as_str()], rows::alias_columns)
+            .optional()
+            .map_err(backend)?
+            .map(|cols| rows::alias_record(region, cols))
+            .transpose()
+    }
+
+    fn list_aliases(
+        &self,
+        region: &Region,
+        target: Option<&KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let conn = self.reader();
+        let after = after.map(|a| a.as_str().to_string()).unwrap_or_default();
+        let target = target.map(|t| t.to_string());
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT name, target, created_at, updated_at FROM aliases
+                 WHERE region = ?1 AND name > ?2 AND (?3 IS NULL OR target = ?3)
+                 ORDER BY name LIMIT ?4",
+            )
+            .map_err(backend)?;
+        let found = stmt
+            .query_map(
+                params![region.as_str(), after, target, limit as i64],
+                rows::alias_columns,
+            )
+            .map_err(backend)?;
+        found
+            .map(|cols| rows::alias_record(region, cols.map_err(backend)?))
+            .collect()
+    }
+
+    fn due_for_deletion(&self, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+        rows::due(
+            &self.reader(),
+            "SELECT region, key_id FROM keys WHERE deletion_date IS NOT NULL AND deletion_date <= ?1",
+            now,
+        )
+    }
+
+    fn due_for_rotation(&self, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+        rows::due(
+            &self.reader(),
+            "SELECT region, key_id FROM keys WHERE next_rotation IS NOT NULL AND next_rotation <= ?1",
+            now,
+        )
+    }
+
+    fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{} WHERE access_key_id = ?1",
+                rows::ACCESS_KEY_SELECT
+            ))
+            .map_err(backend)?;
+        stmt.query_row(params![access_key_id], rows::access_key_columns)
+            .optional()
+            .map_err(backend)?
+            .map(rows::access_key_record)
+            .transpose()
+    }
+
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{} ORDER BY user_name, access_key_id",
+                rows::ACCESS_KEY_SELECT
+            ))
+            .map_err(backend)?;
+        let found = stmt
+            .query_map([], rows::access_key_columns)
+            .map_err(backend)?;
+        found
+            .map(|cols| rows::access_key_record(cols.map_err(backend)?))
+            .collect()
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.reader();
+        conn.query_row(
+            "SELECT value FROM settings WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_meets_the_store_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = 0;
+        crate::contract::run_all(&mut || {
+            n += 1;
+            Box::new(SqliteStore::open(&dir.path().join(format!("{n}.db"))).unwrap())
+        });
+    }
+
+    #[test]
+    fn concurrent_writers_are_grouped_and_all_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let s = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        s.apply(vec![Write::PutSetting {
+                            name: format!("t{t}-{i}"),
+                            value: "v".into(),
+                        }])
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(store);
+        let reopened = SqliteStore::open(&path).unwrap();
+        for t in 0..8 {
+            for i in 0..25 {
+                assert!(reopened.setting(&format!("t{t}-{i}")).unwrap().is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

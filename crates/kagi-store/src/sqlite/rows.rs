@@ -1,0 +1,324 @@
+//! Mapping between domain records and SQLite rows.
+
+use super::backend;
+use kagi_kms::{
+    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState,
+    Region, RotationType, StoreError, StoredKey, StoredVersion, Tag, Timestamp, Write,
+};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
+
+pub fn key_id(s: &str) -> Result<KeyId, StoreError> {
+    KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad key id {s:?}")))
+}
+
+fn region(s: &str) -> Result<Region, StoreError> {
+    Region::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad region {s:?}")))
+}
+
+fn encode_tags(tags: &[Tag]) -> String {
+    let pairs: Vec<[&str; 2]> = tags.iter().map(|t| [t.key.as_str(), t.value.as_str()]).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+fn decode_tags(s: &str) -> Result<Vec<Tag>, StoreError> {
+    let pairs: Vec<[String; 2]> =
+        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|[key, value]| Tag { key, value })
+        .collect())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == ErrorCode::ConstraintViolation
+            && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::PutKey(m) => {
+            // An upsert, never INSERT OR REPLACE: replacing would cascade-delete versions.
+            conn.prepare_cached(
+                "INSERT INTO keys (region, key_id, created_at, description, state, deletion_date,
+                    pending_window_days, policy, rotation_period_days, next_rotation, tags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (region, key_id) DO UPDATE SET
+                    description = excluded.description, state = excluded.state,
+                    deletion_date = excluded.deletion_date,
+                    pending_window_days = excluded.pending_window_days,
+                    policy = excluded.policy, rotation_period_days = excluded.rotation_period_days,
+                    next_rotation = excluded.next_rotation, tags = excluded.tags",
+            )
+            .map_err(backend)?
+            .execute(params![
+                m.region.as_str(),
+                m.key_id.to_string(),
+                m.created_at.0,
+                m.description,
+                m.state.as_str(),
+                m.deletion_date.map(|t| t.0),
+                m.pending_window_days,
+                m.policy,
+                m.rotation_period_days,
+                m.next_rotation.map(|t| t.0),
+                encode_tags(&m.tags),
+            ])
+            .map_err(backend)?;
+        }
+        Write::AddVersion {
+            region,
+            key_id,
+            version,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO key_versions (region, key_id, version, created_at, rotation, wrapped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                region.as_str(),
+                key_id.to_string(),
+                version.version,
+                version.created_at.0,
+                version.rotation.map(RotationType::as_str),
+                version.wrapped,
+            ])
+            .map_err(backend)?;
+        }
+        Write::DestroyKey { region, key_id } => {
+            // Versions and aliases go with the key (ON DELETE CASCADE).
+            conn.execute(
+                "DELETE FROM keys WHERE region = ?1 AND key_id = ?2",
+                params![region.as_str(), key_id.to_string()],
+            )
+            .map_err(backend)?;
+        }
+        Write::CreateAlias(a) => {
+            let r = conn
+                .prepare_cached(
+                    "INSERT INTO aliases (region, name, target, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(backend)?
+                .execute(params![
+                    a.region.as_str(),
+                    a.name.as_str(),
+                    a.target.to_string(),
+                    a.created_at.0,
+                    a.updated_at.0
+                ]);
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Write::UpdateAlias(a) => {
+            conn.execute(
+                "UPDATE aliases SET target = ?3, updated_at = ?4 WHERE region = ?1 AND name = ?2",
+                params![
+                    a.region.as_str(),
+                    a.name.as_str(),
+                    a.target.to_string(),
+                    a.updated_at.0
+                ],
+            )
+            .map_err(backend)?;
+        }
+        Write::DeleteAlias { region, name } => {
+            conn.execute(
+                "DELETE FROM aliases WHERE region = ?1 AND name = ?2",
+                params![region.as_str(), name.as_str()],
+            )
+            .map_err(backend)?;
+        }
+        Write::PutAccessKey(k) => {
+            conn.execute(
+                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    k.access_key_id,
+                    k.user_name,
+                    k.status.as_str(),
+                    k.created_at.0,
+                    k.admin,
+                    k.wrapped_secret
+                ],
+            )
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { backend(e) })?;
+        }
+        Write::SetAccessKeyStatus {
+            access_key_id,
+            status,
+        } => {
+            conn.execute(
+                "UPDATE access_keys SET status = ?2 WHERE access_key_id = ?1",
+                params![access_key_id, status.as_str()],
+            )
+            .map_err(backend)?;
+        }
+        Write::DeleteAccessKey { access_key_id } => {
+            conn.execute(
+                "DELETE FROM access_keys WHERE access_key_id = ?1",
+                params![access_key_id],
+            )
+            .map_err(backend)?;
+        }
+        Write::PutSetting { name, value } => {
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map_err(backend)?;
+        }
+        Write::WipeKeys => {
+            conn.execute_batch("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
+                .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+type KeyColumns = (
+    i64,
+    String,
+    String,
+    Option<i64>,
+    Option<u32>,
+    String,
+    Option<u32>,
+    Option<i64>,
+    String,
+);
+
+pub fn load_key(conn: &Connection, region: &Region, key_id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+    let id = key_id.to_string();
+    let cols: Option<KeyColumns> = conn
+        .prepare_cached(
+            "SELECT created_at, description, state, deletion_date, pending_window_days, policy,
+                    rotation_period_days, next_rotation, tags
+             FROM keys WHERE region = ?1 AND key_id = ?2",
+        )
+        .map_err(backend)?
+        .query_row(params![region.as_str(), id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })
+        .optional()
+        .map_err(backend)?;
+    let Some((created, description, state, deletion, window, policy, period, next, tags)) = cols
+    else {
+        return Ok(None);
+    };
+    let meta = KeyMetadata {
+        region: region.clone(),
+        key_id: *key_id,
+        created_at: Timestamp(created),
+        description,
+        state: KeyState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad key state {state:?}")))?,
+        deletion_date: deletion.map(Timestamp),
+        pending_window_days: window,
+        policy,
+        rotation_period_days: period,
+        next_rotation: next.map(Timestamp),
+        tags: decode_tags(&tags)?,
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT version, created_at, rotation, wrapped FROM key_versions
+             WHERE region = ?1 AND key_id = ?2 ORDER BY version",
+        )
+        .map_err(backend)?;
+    let versions = stmt
+        .query_map(params![region.as_str(), id], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .map_err(backend)?
+        .map(|row| {
+            let (version, created, rotation, wrapped) = row.map_err(backend)?;
+            let rotation = match rotation {
+                None => None,
+                Some(s) => Some(
+                    RotationType::parse(&s)
+                        .ok_or_else(|| StoreError::Corrupt(format!("bad rotation {s:?}")))?,
+                ),
+            };
+            Ok(StoredVersion {
+                version,
+                created_at: Timestamp(created),
+                rotation,
+                wrapped,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(StoredKey { meta, versions }))
+}
+
+pub type AliasColumns = (String, String, i64, i64);
+
+pub fn alias_columns(r: &Row<'_>) -> rusqlite::Result<AliasColumns> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+pub fn alias_record(region: &Region, (name, target, created, updated): AliasColumns) -> Result<AliasRecord, StoreError> {
+    Ok(AliasRecord {
+        region: region.clone(),
+        name: AliasName::parse(&name)
+            .map_err(|_| StoreError::Corrupt(format!("bad alias name {name:?}")))?,
+        target: key_id(&target)?,
+        created_at: Timestamp(created),
+        updated_at: Timestamp(updated),
+    })
+}
+
+pub fn due(conn: &Connection, sql: &str, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(params![now.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(backend)?;
+    rows.map(|row| {
+        let (r, k) = row.map_err(backend)?;
+        Ok((region(&r)?, key_id(&k)?))
+    })
+    .collect()
+}
+
+pub const ACCESS_KEY_SELECT: &str =
+    "SELECT access_key_id, user_name, status, created_at, admin, wrapped_secret FROM access_keys";
+
+pub type AccessKeyColumns = (String, String, String, i64, bool, Vec<u8>);
+
+pub fn access_key_columns(r: &Row<'_>) -> rusqlite::Result<AccessKeyColumns> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+pub fn access_key_record(
+    (access_key_id, user_name, status, created, admin, wrapped_secret): AccessKeyColumns,
+) -> Result<AccessKeyRecord, StoreError> {
+    Ok(AccessKeyRecord {
+        access_key_id,
+        user_name,
+        status: AccessKeyStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad access key status {status:?}")))?,
+        created_at: Timestamp(created),
+        admin,
+        wrapped_secret,
+    })
+}
