@@ -1,1 +1,236 @@
-//! Kagi wiring.
+//! Kagi's wiring: turns a [`Config`] into a running service. The binary (`main.rs`) parses
+//! flags and environment into a `Config`; tests build one directly and run the service
+//! in-process. This is the only crate that reads files, environment or argv.
+//!
+//! Opening a data directory: create it (0700) → load or create the root key → open the
+//! SQLite store (migrations) → check the root key's fingerprint and the account id against
+//! the store → on first start, create the bootstrap admin access key and write it to
+//! `<data-dir>/credentials` (0600, AWS shared-credentials format).
+
+pub mod admin;
+pub mod root_key;
+
+use anyhow::{bail, Context, Result};
+use kagi_crypto::{RootKey, SystemRng};
+use kagi_kms::{AccountId, Clock, Kms, Store, Write};
+use kagi_server::{Server, ServerConfig};
+use kagi_store::SqliteStore;
+use root_key::{FileRootKey, RootKeyProvider};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7300";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None` in dev mode means a throw-away directory.
+    pub data_dir: Option<PathBuf>,
+    pub account_id: Option<String>,
+    /// See [`ServerConfig::dangerous_dev_mode`].
+    pub dangerous_dev_mode: bool,
+    /// How often scheduled deletions and rotations are checked.
+    pub maintenance_interval: Duration,
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            data_dir: None,
+            account_id: None,
+            dangerous_dev_mode: false,
+            maintenance_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Credentials created on first start, shown to the operator once.
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub access_key_id: String,
+    pub secret_access_key: kagi_crypto::SecretBytes,
+    pub credentials_file: PathBuf,
+}
+
+/// An opened data directory, ready to serve.
+pub struct App {
+    pub kms: Arc<Kms>,
+    pub store: Arc<SqliteStore>,
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub bootstrap: Option<Bootstrap>,
+    /// Keeps a dev-mode throw-away directory alive; deleted on drop.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("data_dir", &self.data_dir).finish_non_exhaustive()
+    }
+}
+
+const SETTING_FINGERPRINT: &str = "root_key_fingerprint";
+const SETTING_ACCOUNT: &str = "account_id";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl App {
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<App> {
+        let rng = Arc::new(SystemRng::new());
+        let (data_dir, temp_dir) = match &config.data_dir {
+            Some(d) => (d.clone(), None),
+            None if config.dangerous_dev_mode => {
+                let t = tempfile::Builder::new().prefix("kagi-dev-").tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+            None => bail!("a data directory is required (--data-dir or KAGI_DATA_DIR) unless --dev is given"),
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+
+        let provider = FileRootKey {
+            path: data_dir.join("root.key"),
+        };
+        let (secret, _created) = provider.load_or_create(rng.as_ref())?;
+        let root = RootKey::from_secret(&secret).context("loading the root key")?;
+        drop(secret);
+
+        let store = Arc::new(
+            SqliteStore::open(&data_dir.join("kagi.db")).context("opening the database")?,
+        );
+        let fingerprint = hex(&root.fingerprint());
+        match store.setting(SETTING_FINGERPRINT)? {
+            Some(f) if f != fingerprint => bail!(
+                "the root key in {} does not belong to this database (fingerprint mismatch); refusing to start",
+                data_dir.display()
+            ),
+            Some(_) => {}
+            None => store.apply(vec![Write::PutSetting {
+                name: SETTING_FINGERPRINT.into(),
+                value: fingerprint,
+            }])?,
+        }
+        let account = match (store.setting(SETTING_ACCOUNT)?, &config.account_id) {
+            (Some(stored), Some(asked)) if &stored != asked => bail!(
+                "this data directory belongs to account {stored}, not {asked}"
+            ),
+            (Some(stored), _) => AccountId::parse(&stored)
+                .with_context(|| format!("stored account id {stored:?} is invalid"))?,
+            (None, asked) => {
+                let account = match asked {
+                    Some(a) => AccountId::parse(a)
+                        .with_context(|| format!("account id {a:?} must be 12 digits"))?,
+                    None => AccountId::generate(rng.as_ref())?,
+                };
+                store.apply(vec![Write::PutSetting {
+                    name: SETTING_ACCOUNT.into(),
+                    value: account.to_string(),
+                }])?;
+                account
+            }
+        };
+        let kms = Arc::new(Kms::new(
+            account,
+            root,
+            store.clone() as Arc<dyn Store>,
+            clock,
+            rng,
+        ));
+        let bootstrap = if config.dangerous_dev_mode || !kms.list_access_keys()?.is_empty() {
+            None
+        } else {
+            Some(create_bootstrap(&kms, &data_dir)?)
+        };
+        Ok(App {
+            kms,
+            store,
+            config,
+            data_dir,
+            bootstrap,
+            _temp_dir: temp_dir,
+        })
+    }
+
+    pub fn server(&self) -> Arc<Server> {
+        Arc::new(Server::new(
+            self.kms.clone(),
+            ServerConfig {
+                dangerous_dev_mode: self.config.dangerous_dev_mode,
+                ..ServerConfig::default()
+            },
+        ))
+    }
+
+    /// Serves on `listener` until `shutdown`, running maintenance in the background.
+    pub async fn run(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        let maintenance = tokio::spawn(maintenance_loop(
+            self.kms.clone(),
+            self.config.maintenance_interval,
+        ));
+        let result = kagi_server::serve(listener, self.server(), shutdown, Duration::from_secs(10)).await;
+        maintenance.abort();
+        // Everything acknowledged was already committed; closing waits for nothing new.
+        self.store.close();
+        result.context("serving HTTP")
+    }
+}
+
+fn create_bootstrap(kms: &Kms, data_dir: &Path) -> Result<Bootstrap> {
+    let new = kms.create_access_key("admin", true)?;
+    let path = data_dir.join("credentials");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let secret = String::from_utf8_lossy(new.secret.expose()).into_owned();
+    writeln!(
+        f,
+        "[default]\naws_access_key_id = {}\naws_secret_access_key = {secret}",
+        new.record.access_key_id
+    )?;
+    f.sync_all()?;
+    Ok(Bootstrap {
+        access_key_id: new.record.access_key_id,
+        secret_access_key: new.secret,
+        credentials_file: path,
+    })
+}
+
+async fn maintenance_loop(kms: Arc<Kms>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let k = kms.clone();
+        match tokio::task::spawn_blocking(move || k.run_maintenance()).await {
+            Ok(Ok(report)) => {
+                for (region, key) in &report.deleted {
+                    tracing::info!(%region, %key, "deleted key at the end of its waiting period");
+                }
+                for (region, key) in &report.rotated {
+                    tracing::info!(%region, %key, "rotated key on schedule");
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "maintenance pass failed"),
+            Err(e) => tracing::error!(error = %e, "maintenance task panicked"),
+        }
+    }
+}

@@ -1,1 +1,189 @@
-fn main() {}
+//! The `kagi` command: `kagi serve` runs the service, `kagi admin` manages access keys.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use kagi::admin::{credentials_from_file, AdminClient};
+use kagi::{App, Config, DEFAULT_LISTEN, DEFAULT_REGION};
+use kagi_kms::SystemClock;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "kagi", version, about = "An AWS-KMS-compatible key management service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Manage access keys through a running server.
+    Admin(AdminArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "KAGI_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Directory holding the database, the root key and the bootstrap credentials.
+    #[arg(long, env = "KAGI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The 12-digit AWS account id this installation answers as (first start only).
+    #[arg(long, env = "KAGI_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// DANGEROUS, for CI and local development only: accept any well-formed SigV4
+    /// signature without checking the secret, use a throw-away data directory unless
+    /// --data-dir is given, and expose POST /_kagi/dev/reset, which wipes all keys.
+    #[arg(long = "dev", env = "KAGI_DEV")]
+    dangerous_dev: bool,
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The server's URL.
+    #[arg(long, env = "KAGI_ENDPOINT", default_value = "http://127.0.0.1:7300")]
+    endpoint: String,
+    /// Read admin credentials from <DIR>/credentials (otherwise AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY are used).
+    #[arg(long, env = "KAGI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = DEFAULT_REGION)]
+    region: String,
+    #[command(subcommand)]
+    action: AdminAction,
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Create an access key for a user; prints the secret once.
+    CreateAccessKey {
+        #[arg(long)]
+        user: String,
+        /// Allow this key to use `kagi admin`.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List access keys (never their secrets).
+    ListAccessKeys,
+    /// Stop an access key from authenticating.
+    DisableAccessKey { access_key_id: String },
+    /// Let a disabled access key authenticate again.
+    EnableAccessKey { access_key_id: String },
+    /// Delete an access key for good.
+    DeleteAccessKey { access_key_id: String },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KAGI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Admin(args) => runtime.block_on(admin(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let mut config = Config::new(args.listen);
+    config.data_dir = args.data_dir;
+    config.account_id = args.account_id;
+    config.dangerous_dev_mode = args.dangerous_dev;
+    if config.dangerous_dev_mode {
+        tracing::warn!(
+            "DEV MODE: SigV4 secrets are NOT checked and POST /_kagi/dev/reset wipes all keys. Never use --dev for real data."
+        );
+    }
+    let app = App::open(config, Arc::new(SystemClock))?;
+    let listener = tokio::net::TcpListener::bind(app.config.listen)
+        .await
+        .with_context(|| format!("binding {}", app.config.listen))?;
+    let addr = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    if let Some(b) = &app.bootstrap {
+        writeln!(out, "# Kagi initialised {}: account {}.", app.data_dir.display(), app.kms.account())?;
+        writeln!(out, "# Bootstrap admin credentials (shown once; also in {}):", b.credentials_file.display())?;
+        writeln!(out, "export AWS_ENDPOINT_URL_KMS=http://{addr}")?;
+        writeln!(out, "export AWS_ACCESS_KEY_ID={}", b.access_key_id)?;
+        writeln!(
+            out,
+            "export AWS_SECRET_ACCESS_KEY={}",
+            String::from_utf8_lossy(b.secret_access_key.expose())
+        )?;
+        writeln!(out, "export AWS_DEFAULT_REGION={DEFAULT_REGION}")?;
+    }
+    writeln!(out, "kagi listening on http://{addr}")?;
+    out.flush()?;
+    drop(out);
+    tracing::info!(%addr, data_dir = %app.data_dir.display(), account = %app.kms.account(), "serving");
+    app.run(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+async fn admin(args: AdminArgs) -> Result<()> {
+    let credentials = match &args.data_dir {
+        Some(dir) => credentials_from_file(&dir.join("credentials"))?,
+        None => {
+            let id = std::env::var("AWS_ACCESS_KEY_ID")
+                .context("set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --data-dir")?;
+            let secret = std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?;
+            sigv4::Credentials::new(id, kagi_crypto::SecretBytes::new(secret.into_bytes()))
+        }
+    };
+    let client = AdminClient {
+        endpoint: args.endpoint,
+        region: args.region,
+        credentials,
+    };
+    let (op, body) = match &args.action {
+        AdminAction::CreateAccessKey { user, admin } => (
+            "CreateAccessKey",
+            serde_json::json!({"UserName": user, "Admin": admin}),
+        ),
+        AdminAction::ListAccessKeys => ("ListAccessKeys", serde_json::json!({})),
+        AdminAction::DisableAccessKey { access_key_id } => (
+            "UpdateAccessKey",
+            serde_json::json!({"AccessKeyId": access_key_id, "Status": "Inactive"}),
+        ),
+        AdminAction::EnableAccessKey { access_key_id } => (
+            "UpdateAccessKey",
+            serde_json::json!({"AccessKeyId": access_key_id, "Status": "Active"}),
+        ),
+        AdminAction::DeleteAccessKey { access_key_id } => (
+            "DeleteAccessKey",
+            serde_json::json!({"AccessKeyId": access_key_id}),
+        ),
+    };
+    let answer = client.call(op, body).await?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Authentication: a request's SigV4 signature becomes a [`Caller`] (principal + region),
+//! or an AWS authentication error.
+//!
+//! Signing keys are cached per access key, date, region and service. The caller's access
+//! key is looked up (cached in the domain) before the signing key, so a disabled or deleted
+//! access key stops working at once even though its signing keys remain cached.
+
+use crate::error::ApiError;
+use crate::{Operation, Server};
+use http::request::Parts;
+use kagi_kms::{Caller, Region};
+use std::time::{Duration, UNIX_EPOCH};
+
+pub fn authenticate(
+    server: &Server,
+    parts: &Parts,
+    body: &[u8],
+    op: Option<Operation>,
+) -> Result<Caller, ApiError> {
+    let now = UNIX_EPOCH + Duration::from_millis(server.kms.now().millis().max(0) as u64);
+    let signed = sigv4::parse_request(parts, now, server.config.max_clock_skew)?;
+    let expected = op.map_or("kms", Operation::signing_service);
+    if signed.service() != expected {
+        return Err(ApiError::WrongService { expected });
+    }
+    let region = Region::parse(signed.region()).ok_or(ApiError::InvalidRegion)?;
+    let access_key_id = signed.access_key_id();
+    if server.config.dangerous_dev_mode {
+        // Dev mode: any well-formed signature is accepted; the secret is never checked.
+        return Ok(Caller {
+            region,
+            principal: server.kms.principal_for("dev", access_key_id, true),
+        });
+    }
+    let credential = server
+        .kms
+        .credential(access_key_id)?
+        .ok_or(ApiError::UnrecognizedClient)?;
+    let key = server.signing_keys.get_or_derive(
+        access_key_id,
+        signed.date(),
+        signed.region(),
+        signed.service(),
+        || Ok::<_, ApiError>(credential.secret.clone()),
+    )?;
+    signed.verify(&key, parts, body)?;
+    Ok(Caller {
+        region,
+        principal: credential.principal.clone(),
+    })
+}

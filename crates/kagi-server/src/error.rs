@@ -1,0 +1,133 @@
+//! Every error a client can see, and the one place they become AWS-shaped responses:
+//! `{"__type": "<ExceptionName>", "message": "..."}` with AWS's HTTP status.
+//!
+//! Internal failures are logged with the request id and reach the client only as
+//! `KMSInternalException` naming that id.
+
+use kagi_kms::KmsError;
+use sigv4::SigV4Error;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    #[error(transparent)]
+    Signature(#[from] SigV4Error),
+    /// The access key id is unknown or inactive.
+    #[error("The security token included in the request is invalid.")]
+    UnrecognizedClient,
+    /// The credential scope names another service.
+    #[error("Credential should be scoped to correct service: '{expected}'.")]
+    WrongService { expected: &'static str },
+    /// The credential scope names a region that is not a region.
+    #[error("Credential should be scoped to a valid region.")]
+    InvalidRegion,
+    /// Unknown or missing `X-Amz-Target`.
+    #[error("{message}")]
+    UnknownOperation { message: String },
+    /// The body is not JSON of the expected shape (a message without any request data).
+    #[error("{message}")]
+    Serialization { message: String },
+    /// The body exceeds the limit.
+    #[error("Request body exceeds the maximum size of {limit} bytes.")]
+    BodyTooLarge { limit: usize },
+    /// An admin operation by a non-admin principal.
+    #[error("User: {arn} is not authorized to perform: {action}")]
+    AccessDenied { arn: String, action: String },
+    /// A blocking task died (a bug); details are in the log.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn serialization(message: impl Into<String>) -> Self {
+        ApiError::Serialization {
+            message: message.into(),
+        }
+    }
+
+    pub fn aws_code(&self) -> &'static str {
+        match self {
+            ApiError::Kms(e) => e.aws_code(),
+            ApiError::Signature(e) => e.aws_error_code(),
+            ApiError::UnrecognizedClient => "UnrecognizedClientException",
+            ApiError::WrongService { .. } | ApiError::InvalidRegion => "InvalidSignatureException",
+            ApiError::UnknownOperation { .. } => "UnknownOperationException",
+            ApiError::Serialization { .. } => "SerializationException",
+            ApiError::BodyTooLarge { .. } => "RequestEntityTooLargeException",
+            ApiError::AccessDenied { .. } => "AccessDeniedException",
+            ApiError::Internal => "KMSInternalException",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Kms(KmsError::Internal(_)) | ApiError::Internal => 500,
+            ApiError::BodyTooLarge { .. } => 413,
+            ApiError::Signature(SigV4Error::MissingAuthentication) => 403,
+            _ => 400,
+        }
+    }
+
+    /// The message clients see. Internal details are replaced by the request id.
+    pub fn client_message(&self, request_id: &str) -> String {
+        match self {
+            ApiError::Kms(KmsError::Internal(_)) | ApiError::Internal => format!(
+                "The request could not be completed because of an internal error. Request id: {request_id}"
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    /// Renders the JSON error body.
+    pub fn body(&self, request_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "__type": self.aws_code(),
+            "message": self.client_message(request_id),
+        }))
+        .unwrap_or_default()
+    }
+}
+
+/// Turns a JSON parse failure into a `SerializationException` whose message locates the
+/// problem without echoing any of the request's bytes (they may be secret).
+pub fn json_error(e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Syntax | Category::Io => "Malformed JSON",
+        Category::Eof => "Unexpected end of JSON input",
+        Category::Data => "A value has the wrong type or format",
+    };
+    ApiError::serialization(format!(
+        "{what} at line {} column {}",
+        e.line(),
+        e.column()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let e = ApiError::Kms(KmsError::Internal(kagi_kms::InternalError::Store(
+            kagi_kms::StoreError::Backend("disk I/O error at /secret/path".into()),
+        )));
+        let body = String::from_utf8(e.body("req-1")).unwrap();
+        assert!(body.contains("KMSInternalException"));
+        assert!(body.contains("req-1"));
+        assert!(!body.contains("/secret/path"));
+        assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn json_errors_do_not_echo_input() {
+        let err = serde_json::from_str::<std::collections::HashMap<String, i64>>(
+            r#"{"Plaintext": "c2VjcmV0"}"#,
+        )
+        .unwrap_err();
+        let msg = json_error(&err).to_string();
+        assert!(!msg.contains("c2VjcmV0"), "{msg}");
+    }
+}

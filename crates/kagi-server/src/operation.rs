@@ -1,0 +1,143 @@
+//! The closed set of operations Kagi serves, parsed from `X-Amz-Target`.
+
+/// Every operation the router knows. Anything else is `UnknownOperationException`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    CreateKey,
+    DescribeKey,
+    ListKeys,
+    EnableKey,
+    DisableKey,
+    UpdateKeyDescription,
+    ScheduleKeyDeletion,
+    CancelKeyDeletion,
+    Encrypt,
+    Decrypt,
+    ReEncrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    GenerateRandom,
+    CreateAlias,
+    UpdateAlias,
+    DeleteAlias,
+    ListAliases,
+    TagResource,
+    UntagResource,
+    ListResourceTags,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    ListKeyRotations,
+    AdminCreateAccessKey,
+    AdminListAccessKeys,
+    AdminUpdateAccessKey,
+    AdminDeleteAccessKey,
+}
+
+/// `X-Amz-Target` prefix of AWS KMS operations.
+pub const KMS_PREFIX: &str = "TrentService.";
+/// `X-Amz-Target` prefix of Kagi's own administration API (`kagi admin`).
+pub const ADMIN_PREFIX: &str = "KagiAdmin.";
+
+impl Operation {
+    pub fn from_target(target: &str) -> Option<Self> {
+        use Operation::*;
+        if let Some(op) = target.strip_prefix(KMS_PREFIX) {
+            return Some(match op {
+                "CreateKey" => CreateKey,
+                "DescribeKey" => DescribeKey,
+                "ListKeys" => ListKeys,
+                "EnableKey" => EnableKey,
+                "DisableKey" => DisableKey,
+                "UpdateKeyDescription" => UpdateKeyDescription,
+                "ScheduleKeyDeletion" => ScheduleKeyDeletion,
+                "CancelKeyDeletion" => CancelKeyDeletion,
+                "Encrypt" => Encrypt,
+                "Decrypt" => Decrypt,
+                "ReEncrypt" => ReEncrypt,
+                "GenerateDataKey" => GenerateDataKey,
+                "GenerateDataKeyWithoutPlaintext" => GenerateDataKeyWithoutPlaintext,
+                "GenerateRandom" => GenerateRandom,
+                "CreateAlias" => CreateAlias,
+                "UpdateAlias" => UpdateAlias,
+                "DeleteAlias" => DeleteAlias,
+                "ListAliases" => ListAliases,
+                "TagResource" => TagResource,
+                "UntagResource" => UntagResource,
+                "ListResourceTags" => ListResourceTags,
+                "EnableKeyRotation" => EnableKeyRotation,
+                "DisableKeyRotation" => DisableKeyRotation,
+                "GetKeyRotationStatus" => GetKeyRotationStatus,
+                "RotateKeyOnDemand" => RotateKeyOnDemand,
+                "ListKeyRotations" => ListKeyRotations,
+                _ => return None,
+            });
+        }
+        Some(match target.strip_prefix(ADMIN_PREFIX)? {
+            "CreateAccessKey" => AdminCreateAccessKey,
+            "ListAccessKeys" => AdminListAccessKeys,
+            "UpdateAccessKey" => AdminUpdateAccessKey,
+            "DeleteAccessKey" => AdminDeleteAccessKey,
+            _ => return None,
+        })
+    }
+
+    /// Whether the operation may wait on the store (a durable write, or a read that is not
+    /// served from the in-memory cache). Those run on blocking threads; the others run
+    /// inline on the async workers (they touch the store only on a key's first use).
+    pub fn may_block(self) -> bool {
+        use Operation::*;
+        !matches!(
+            self,
+            Encrypt
+                | Decrypt
+                | ReEncrypt
+                | GenerateDataKey
+                | GenerateDataKeyWithoutPlaintext
+                | GenerateRandom
+                | DescribeKey
+                | GetKeyRotationStatus
+                | ListResourceTags
+                | ListKeyRotations
+        )
+    }
+
+    /// The SigV4 service name requests for this operation must be scoped to.
+    pub fn signing_service(self) -> &'static str {
+        if self.is_admin() {
+            "kagi"
+        } else {
+            "kms"
+        }
+    }
+
+    pub fn is_admin(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            AdminCreateAccessKey | AdminListAccessKeys | AdminUpdateAccessKey | AdminDeleteAccessKey
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            Operation::from_target("TrentService.Encrypt"),
+            Some(Operation::Encrypt)
+        );
+        assert_eq!(Operation::from_target("TrentService.Nope"), None);
+        assert_eq!(Operation::from_target("Encrypt"), None);
+        assert_eq!(
+            Operation::from_target("KagiAdmin.ListAccessKeys"),
+            Some(Operation::AdminListAccessKeys)
+        );
+        assert!(!Operation::Encrypt.may_block());
+        assert!(Operation::CreateKey.may_block());
+    }
+}
