@@ -13,6 +13,7 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod memory_store;
 pub mod model;
 pub mod ops;
 pub mod store;
@@ -20,6 +21,7 @@ pub mod store;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{InternalError, KmsError};
 pub use ids::{AccountId, AliasName, KeyId, Region};
+pub use memory_store::MemoryStore;
 pub use model::*;
 pub use store::{Store, StoreError, Write};
 

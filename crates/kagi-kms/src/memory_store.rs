@@ -1,0 +1,271 @@
+//! An in-memory [`Store`]: for tests, fuzzing and as the reference semantics of the
+//! [`Store`] contract that every persistent backend must match.
+//!
+//! It keeps everything in ordinary maps behind one lock. A batch is applied to a copy of the
+//! whole state, which replaces the live state only when every write of the batch succeeded,
+//! so a failing batch leaves nothing behind. Copying the state costs time proportional to
+//! its size: fine for tests, not meant for production.
+//!
+//! It is not durable: dropping it forgets everything. Where the trait leaves a detail open,
+//! it behaves like the SQLite store (which the contract suite in `kagi-store` checks):
+//! - `PutKey` on an existing key replaces everything but `created_at` and keeps the versions;
+//! - `AddVersion` fails for a key that does not exist and for a version number that does;
+//! - an alias must target an existing key of its region (`CreateAlias`, `UpdateAlias`);
+//! - `UpdateAlias` changes only target and `updated_at`, and does nothing if the alias
+//!   does not exist; deleting or updating something absent is not an error.
+
+use crate::clock::Timestamp;
+use crate::ids::{AliasName, KeyId, Region};
+use crate::model::{AccessKeyRecord, AliasRecord, KeyMetadata, StoredKey, StoredVersion};
+use crate::store::{Store, StoreError, Write};
+use std::collections::BTreeMap;
+use std::sync::{RwLock, RwLockReadGuard};
+
+#[derive(Debug, Clone)]
+struct KeyRow {
+    meta: KeyMetadata,
+    /// By version number.
+    versions: BTreeMap<u32, StoredVersion>,
+}
+
+/// Everything a store holds. `BTreeMap`s give the orders the trait documents for free:
+/// key ids ascending within a region, aliases by name within a region.
+#[derive(Debug, Clone, Default)]
+struct State {
+    keys: BTreeMap<(Region, KeyId), KeyRow>,
+    aliases: BTreeMap<(Region, AliasName), AliasRecord>,
+    access_keys: BTreeMap<String, AccessKeyRecord>,
+    settings: BTreeMap<String, String>,
+}
+
+/// The in-memory store. See the module documentation.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+fn missing_key(region: &Region, key_id: &KeyId) -> StoreError {
+    StoreError::Backend(format!("key {key_id} does not exist in {region}"))
+}
+
+impl State {
+    fn apply(&mut self, write: Write) -> Result<(), StoreError> {
+        match write {
+            Write::PutKey(meta) => {
+                let id = (meta.region.clone(), meta.key_id);
+                match self.keys.get_mut(&id) {
+                    Some(row) => {
+                        let created_at = row.meta.created_at;
+                        row.meta = KeyMetadata { created_at, ..meta };
+                    }
+                    None => {
+                        self.keys.insert(
+                            id,
+                            KeyRow {
+                                meta,
+                                versions: BTreeMap::new(),
+                            },
+                        );
+                    }
+                }
+            }
+            Write::AddVersion {
+                region,
+                key_id,
+                version,
+            } => {
+                let row = self
+                    .keys
+                    .get_mut(&(region.clone(), key_id))
+                    .ok_or_else(|| missing_key(&region, &key_id))?;
+                if row.versions.contains_key(&version.version) {
+                    return Err(StoreError::Conflict);
+                }
+                row.versions.insert(version.version, version);
+            }
+            Write::DestroyKey { region, key_id } => {
+                self.keys.remove(&(region.clone(), key_id));
+                self.aliases
+                    .retain(|(r, _), a| !(*r == region && a.target == key_id));
+            }
+            Write::CreateAlias(alias) => {
+                let id = (alias.region.clone(), alias.name.clone());
+                if self.aliases.contains_key(&id) {
+                    return Err(StoreError::Conflict);
+                }
+                if !self
+                    .keys
+                    .contains_key(&(alias.region.clone(), alias.target))
+                {
+                    return Err(missing_key(&alias.region, &alias.target));
+                }
+                self.aliases.insert(id, alias);
+            }
+            Write::UpdateAlias(alias) => {
+                let target_exists = self
+                    .keys
+                    .contains_key(&(alias.region.clone(), alias.target));
+                if let Some(existing) = self
+                    .aliases
+                    .get_mut(&(alias.region.clone(), alias.name.clone()))
+                {
+                    if !target_exists {
+                        return Err(missing_key(&alias.region, &alias.target));
+                    }
+                    existing.target = alias.target;
+                    existing.updated_at = alias.updated_at;
+                }
+            }
+            Write::DeleteAlias { region, name } => {
+                self.aliases.remove(&(region, name));
+            }
+            Write::PutAccessKey(record) => {
+                if self.access_keys.contains_key(&record.access_key_id) {
+                    return Err(StoreError::Conflict);
+                }
+                self.access_keys
+                    .insert(record.access_key_id.clone(), record);
+            }
+            Write::SetAccessKeyStatus {
+                access_key_id,
+                status,
+            } => {
+                if let Some(record) = self.access_keys.get_mut(&access_key_id) {
+                    record.status = status;
+                }
+            }
+            Write::DeleteAccessKey { access_key_id } => {
+                self.access_keys.remove(&access_key_id);
+            }
+            Write::PutSetting { name, value } => {
+                self.settings.insert(name, value);
+            }
+            Write::WipeKeys => {
+                self.keys.clear();
+                self.aliases.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn due(
+        &self,
+        now: Timestamp,
+        when: impl Fn(&KeyMetadata) -> Option<Timestamp>,
+    ) -> Vec<(Region, KeyId)> {
+        self.keys
+            .iter()
+            .filter(|(_, row)| when(&row.meta).is_some_and(|t| t <= now))
+            .map(|((region, id), _)| (region.clone(), *id))
+            .collect()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // Batches are applied to a copy and swapped in whole, so a panic while the lock was
+        // held cannot have left the state half-changed.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut live = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = live.clone();
+        for write in writes {
+            next.apply(write)?;
+        }
+        *live = next;
+        Ok(())
+    }
+
+    fn load_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+        Ok(self
+            .read()
+            .keys
+            .get(&(region.clone(), *key_id))
+            .map(|row| StoredKey {
+                meta: row.meta.clone(),
+                versions: row.versions.values().cloned().collect(),
+            }))
+    }
+
+    fn list_keys(
+        &self,
+        region: &Region,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        Ok(self
+            .read()
+            .keys
+            .keys()
+            .filter(|(r, id)| r == region && after.is_none_or(|a| id > a))
+            .map(|(_, id)| *id)
+            .take(limit)
+            .collect())
+    }
+
+    fn alias(&self, region: &Region, name: &AliasName) -> Result<Option<AliasRecord>, StoreError> {
+        Ok(self
+            .read()
+            .aliases
+            .get(&(region.clone(), name.clone()))
+            .cloned())
+    }
+
+    fn list_aliases(
+        &self,
+        region: &Region,
+        target: Option<&KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        Ok(self
+            .read()
+            .aliases
+            .iter()
+            .filter(|((r, name), a)| {
+                r == region
+                    && after.is_none_or(|after| name > after)
+                    && target.is_none_or(|t| a.target == *t)
+            })
+            .map(|(_, a)| a.clone())
+            .take(limit)
+            .collect())
+    }
+
+    fn due_for_deletion(&self, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+        Ok(self.read().due(now, |m| m.deletion_date))
+    }
+
+    fn due_for_rotation(&self, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+        Ok(self.read().due(now, |m| m.next_rotation))
+    }
+
+    fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        Ok(self.read().access_keys.get(access_key_id).cloned())
+    }
+
+    /// Ordered by user name, then access key id (as the SQLite store lists them).
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let mut all: Vec<AccessKeyRecord> = self.read().access_keys.values().cloned().collect();
+        all.sort_by(|a, b| (&a.user_name, &a.access_key_id).cmp(&(&b.user_name, &b.access_key_id)));
+        Ok(all)
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.read().settings.get(name).cloned())
+    }
+}
