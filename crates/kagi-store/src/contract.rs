@@ -58,6 +58,7 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     keys_round_trip_and_update(fresh().as_ref());
     keys_are_regional_and_listed_in_order(fresh().as_ref());
     batches_are_atomic(fresh().as_ref());
+    references_must_exist(fresh().as_ref());
     aliases(fresh().as_ref());
     destroy_removes_versions_and_aliases(fresh().as_ref());
     due_queries(fresh().as_ref());
@@ -118,6 +119,40 @@ fn batches_are_atomic(s: &dyn Store) {
     let r = s.apply(vec![Write::PutKey(other.clone()), Write::CreateAlias(alias)]);
     assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
     assert!(s.load_key(&other.region, &other.key_id).unwrap().is_none());
+}
+
+/// Versions and aliases belong to an existing key; a batch that breaks that fails whole.
+fn references_must_exist(s: &dyn Store) {
+    let m = key(1, "us-east-1");
+    let ghost = key(2, "us-east-1");
+    let add_ghost_version = Write::AddVersion {
+        region: ghost.region.clone(),
+        key_id: ghost.key_id,
+        version: version(1),
+    };
+    assert!(s.apply(vec![add_ghost_version]).is_err());
+    let r = s.apply(vec![
+        Write::PutKey(m.clone()),
+        Write::CreateAlias(AliasRecord {
+            region: m.region.clone(),
+            name: AliasName::parse("alias/ghost").unwrap(),
+            target: ghost.key_id,
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+        }),
+    ]);
+    assert!(r.is_err(), "an alias to a missing key must fail");
+    let left = s.load_key(&m.region, &m.key_id).unwrap();
+    assert!(left.is_none(), "the failed batch left its key behind");
+    put_key(s, &m);
+    let again = Write::AddVersion {
+        region: m.region.clone(),
+        key_id: m.key_id,
+        version: version(1),
+    };
+    assert!(s.apply(vec![again]).is_err(), "versions are never replaced");
+    let kept = s.load_key(&m.region, &m.key_id).unwrap().unwrap();
+    assert_eq!(kept.versions, vec![version(1)]);
 }
 
 fn aliases(s: &dyn Store) {

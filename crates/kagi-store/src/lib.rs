@@ -9,3 +9,13 @@ pub mod contract;
 pub mod sqlite;
 
 pub use sqlite::SqliteStore;
+
+#[cfg(test)]
+mod tests {
+    /// The in-memory store is the reference semantics of the contract: both backends must
+    /// pass the same suite.
+    #[test]
+    fn memory_store_meets_the_store_contract() {
+        crate::contract::run_all(&mut || Box::new(kagi_kms::MemoryStore::new()));
+    }
+}
