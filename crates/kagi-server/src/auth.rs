@@ -17,7 +17,7 @@ pub fn authenticate(
     body: &[u8],
     op: Option<Operation>,
 ) -> Result<Caller, ApiError> {
-    let now = UNIX_EPOCH + Duration::from_millis(server.kms.now().millis().max(0) as u64);
+    let now = UNIX_EPOCH + Duration::from_millis(server.auth_clock.now().millis().max(0) as u64);
     let signed = sigv4::parse_request(parts, now, server.config.max_clock_skew)?;
     let expected = op.map_or("kms", Operation::signing_service);
     if signed.service() != expected {

@@ -98,11 +98,7 @@ pub fn json_error(e: &serde_json::Error) -> ApiError {
         Category::Eof => "Unexpected end of JSON input",
         Category::Data => "A value has the wrong type or format",
     };
-    ApiError::serialization(format!(
-        "{what} at line {} column {}",
-        e.line(),
-        e.column()
-    ))
+    ApiError::serialization(format!("{what} at line {} column {}", e.line(), e.column()))
 }
 
 #[cfg(test)]

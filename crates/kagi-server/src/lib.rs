@@ -28,7 +28,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use kagi_crypto::{Rng, SystemRng};
-use kagi_kms::{KeyId, Kms};
+use kagi_kms::{Clock, KeyId, Kms, SystemClock};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -65,13 +65,18 @@ impl Default for ServerConfig {
 pub struct Server {
     kms: Arc<Kms>,
     config: ServerConfig,
+    /// The wall clock SigV4 signing times are checked against. Separate from the domain's
+    /// clock so tests can move key schedules forward without invalidating signatures.
+    auth_clock: Arc<dyn Clock>,
     signing_keys: sigv4::SigningKeyCache,
     rng: SystemRng,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,9 +89,16 @@ impl Server {
         Self {
             kms,
             config,
+            auth_clock: Arc::new(SystemClock),
             signing_keys: sigv4::SigningKeyCache::new(),
             rng: SystemRng::new(),
         }
+    }
+
+    /// Replaces the clock SigV4 signing times are checked against.
+    pub fn with_auth_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.auth_clock = clock;
+        self
     }
 
     pub fn kms(&self) -> &Arc<Kms> {
@@ -103,7 +115,10 @@ impl Server {
     }
 
     /// Handles one HTTP request; never fails at the HTTP level.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
         let request_id = self.request_id();
         let (status, body) = match self.route(req).await {
             Ok(body) => (StatusCode::OK, body),
@@ -124,7 +139,10 @@ impl Server {
         let mut resp = Response::new(Full::new(Bytes::from(body)));
         *resp.status_mut() = status;
         let headers = resp.headers_mut();
-        headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static(JSON_CONTENT_TYPE));
+        headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static(JSON_CONTENT_TYPE),
+        );
         if let Ok(v) = http::HeaderValue::from_str(&request_id) {
             headers.insert("x-amzn-requestid", v);
         }
@@ -157,7 +175,10 @@ impl Server {
         let caller = auth::authenticate(self, &parts, &body, op)?;
         let op = op.ok_or_else(|| ApiError::UnknownOperation {
             message: match target {
-                Some(t) => format!("The operation {} is not supported.", t.chars().take(128).collect::<String>()),
+                Some(t) => format!(
+                    "The operation {} is not supported.",
+                    t.chars().take(128).collect::<String>()
+                ),
                 None => "Missing X-Amz-Target header.".to_string(),
             },
         })?;
@@ -170,7 +191,11 @@ impl Server {
     }
 
     /// Reads the body into zeroizing memory (it may hold plaintext), within the limit.
-    async fn read_body(&self, parts: &http::request::Parts, body: Incoming) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    async fn read_body(
+        &self,
+        parts: &http::request::Parts,
+        body: Incoming,
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         let limit = self.config.max_body_bytes;
         let declared = parts
             .headers
@@ -180,16 +205,15 @@ impl Server {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::BodyTooLarge { limit });
         }
-        let collected = Limited::new(body, limit)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    ApiError::BodyTooLarge { limit }
-                } else {
-                    ApiError::serialization("The request body could not be read.")
-                }
-            })?;
+        let collected = Limited::new(body, limit).collect().await.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::BodyTooLarge { limit }
+            } else {
+                ApiError::serialization("The request body could not be read.")
+            }
+        })?;
         Ok(Zeroizing::new(collected.to_bytes().to_vec()))
     }
 }
@@ -244,7 +268,10 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not finish within the drain period");
     }
     Ok(())

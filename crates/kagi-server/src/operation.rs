@@ -116,7 +116,10 @@ impl Operation {
         use Operation::*;
         matches!(
             self,
-            AdminCreateAccessKey | AdminListAccessKeys | AdminUpdateAccessKey | AdminDeleteAccessKey
+            AdminCreateAccessKey
+                | AdminListAccessKeys
+                | AdminUpdateAccessKey
+                | AdminDeleteAccessKey
         )
     }
 }

@@ -35,7 +35,9 @@ pub fn credentials_from_file(path: &std::path::Path) -> Result<sigv4::Credential
         if let Some((k, v)) = line.split_once('=') {
             match k.trim() {
                 "aws_access_key_id" => id = Some(v.trim().to_string()),
-                "aws_secret_access_key" => secret = Some(SecretBytes::from_slice(v.trim().as_bytes())),
+                "aws_secret_access_key" => {
+                    secret = Some(SecretBytes::from_slice(v.trim().as_bytes()))
+                }
                 _ => {}
             }
         }
@@ -48,7 +50,11 @@ pub fn credentials_from_file(path: &std::path::Path) -> Result<sigv4::Credential
 
 impl AdminClient {
     /// Calls `KagiAdmin.<operation>` with a JSON body; returns the JSON response.
-    pub async fn call(&self, operation: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+    pub async fn call(
+        &self,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value> {
         let uri: http::Uri = self.endpoint.parse().context("invalid endpoint URL")?;
         if uri.scheme_str() != Some("http") {
             bail!("only http:// endpoints are supported by kagi admin");

@@ -71,7 +71,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("data_dir", &self.data_dir).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,7 +93,9 @@ impl App {
                 let t = tempfile::Builder::new().prefix("kagi-dev-").tempdir()?;
                 (t.path().to_path_buf(), Some(t))
             }
-            None => bail!("a data directory is required (--data-dir or KAGI_DATA_DIR) unless --dev is given"),
+            None => bail!(
+                "a data directory is required (--data-dir or KAGI_DATA_DIR) unless --dev is given"
+            ),
         };
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -106,9 +110,8 @@ impl App {
         let root = RootKey::from_secret(&secret).context("loading the root key")?;
         drop(secret);
 
-        let store = Arc::new(
-            SqliteStore::open(&data_dir.join("kagi.db")).context("opening the database")?,
-        );
+        let store =
+            Arc::new(SqliteStore::open(&data_dir.join("kagi.db")).context("opening the database")?);
         let fingerprint = hex(&root.fingerprint());
         match store.setting(SETTING_FINGERPRINT)? {
             Some(f) if f != fingerprint => bail!(
@@ -122,9 +125,9 @@ impl App {
             }])?,
         }
         let account = match (store.setting(SETTING_ACCOUNT)?, &config.account_id) {
-            (Some(stored), Some(asked)) if &stored != asked => bail!(
-                "this data directory belongs to account {stored}, not {asked}"
-            ),
+            (Some(stored), Some(asked)) if &stored != asked => {
+                bail!("this data directory belongs to account {stored}, not {asked}")
+            }
             (Some(stored), _) => AccountId::parse(&stored)
                 .with_context(|| format!("stored account id {stored:?} is invalid"))?,
             (None, asked) => {
@@ -182,7 +185,8 @@ impl App {
             self.kms.clone(),
             self.config.maintenance_interval,
         ));
-        let result = kagi_server::serve(listener, self.server(), shutdown, Duration::from_secs(10)).await;
+        let result =
+            kagi_server::serve(listener, self.server(), shutdown, Duration::from_secs(10)).await;
         maintenance.abort();
         // Everything acknowledged was already committed; closing waits for nothing new.
         self.store.close();

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "kagi", version, about = "An AWS-KMS-compatible key management service")]
+#[command(
+    name = "kagi",
+    version,
+    about = "An AWS-KMS-compatible key management service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,8 +118,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     let mut out = std::io::stdout().lock();
     if let Some(b) = &app.bootstrap {
-        writeln!(out, "# Kagi initialised {}: account {}.", app.data_dir.display(), app.kms.account())?;
-        writeln!(out, "# Bootstrap admin credentials (shown once; also in {}):", b.credentials_file.display())?;
+        writeln!(
+            out,
+            "# Kagi initialised {}: account {}.",
+            app.data_dir.display(),
+            app.kms.account()
+        )?;
+        writeln!(
+            out,
+            "# Bootstrap admin credentials (shown once; also in {}):",
+            b.credentials_file.display()
+        )?;
         writeln!(out, "export AWS_ENDPOINT_URL_KMS=http://{addr}")?;
         writeln!(out, "export AWS_ACCESS_KEY_ID={}", b.access_key_id)?;
         writeln!(
@@ -155,7 +168,8 @@ async fn admin(args: AdminArgs) -> Result<()> {
         None => {
             let id = std::env::var("AWS_ACCESS_KEY_ID")
                 .context("set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --data-dir")?;
-            let secret = std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?;
+            let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+                .context("AWS_SECRET_ACCESS_KEY is not set")?;
             sigv4::Credentials::new(id, kagi_crypto::SecretBytes::new(secret.into_bytes()))
         }
     };

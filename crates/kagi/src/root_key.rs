@@ -37,9 +37,12 @@ impl RootKeyProvider for FileRootKey {
                         self.path.display()
                     );
                 }
-                Ok((decode(bytes.expose()).with_context(|| {
-                    format!("reading root key file {}", self.path.display())
-                })?, false))
+                Ok((
+                    decode(bytes.expose()).with_context(|| {
+                        format!("reading root key file {}", self.path.display())
+                    })?,
+                    false,
+                ))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = SecretBytes::new(vec![0u8; SECRET_KEY_LEN]).into_exposed();
@@ -96,7 +99,9 @@ mod tests {
     #[test]
     fn creates_then_loads_with_0600() {
         let dir = tempfile::tempdir().unwrap();
-        let p = FileRootKey { path: dir.path().join("root.key") };
+        let p = FileRootKey {
+            path: dir.path().join("root.key"),
+        };
         let (k1, created) = p.load_or_create(&SystemRng::new()).unwrap();
         assert!(created);
         let mode = std::fs::metadata(&p.path).unwrap().permissions().mode() & 0o777;
@@ -109,7 +114,9 @@ mod tests {
     #[test]
     fn rejects_corruption_and_loose_permissions() {
         let dir = tempfile::tempdir().unwrap();
-        let p = FileRootKey { path: dir.path().join("root.key") };
+        let p = FileRootKey {
+            path: dir.path().join("root.key"),
+        };
         p.load_or_create(&SystemRng::new()).unwrap();
         let mut bytes = std::fs::read(&p.path).unwrap();
         bytes[20] ^= 1;

@@ -1,1 +1,192 @@
-//! Test support.
+//! Test support: start Kagi in-process on 127.0.0.1:0 and talk to it with the official AWS
+//! SDK for Rust. Used by the wire tests in `tests/` (one binary per theme).
+//!
+//! ```text
+//! let server = TestServer::builder().build().await;
+//! let kms = server.client("us-east-1");
+//! ```
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+use kagi::{App, Config};
+use kagi_kms::{Clock, ManualClock, Timestamp};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds a [`TestServer`].
+#[derive(Default)]
+pub struct TestServerBuilder {
+    data_dir: Option<PathBuf>,
+    dev: bool,
+    manual_clock: Option<Arc<ManualClock>>,
+    account_id: Option<String>,
+}
+
+impl TestServerBuilder {
+    /// Use (and keep) this data directory instead of a fresh temporary one.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+    /// Dangerous dev mode: any well-formed signature is accepted.
+    pub fn dev(mut self) -> Self {
+        self.dev = true;
+        self
+    }
+    /// Drive the domain (deletion windows, rotation) with a clock the test moves.
+    pub fn manual_clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.manual_clock = Some(clock);
+        self
+    }
+    pub fn account_id(mut self, id: &str) -> Self {
+        self.account_id = Some(id.to_string());
+        self
+    }
+
+    pub async fn build(self) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.path().join("data"));
+        let mut config = Config::new("127.0.0.1:0".parse().expect("loopback address"));
+        config.data_dir = Some(data_dir.clone());
+        config.dangerous_dev_mode = self.dev;
+        config.account_id = self.account_id.clone();
+        config.maintenance_interval = Duration::from_millis(50);
+        let clock: Arc<dyn Clock> = match &self.manual_clock {
+            Some(c) => c.clone(),
+            None => Arc::new(kagi_kms::SystemClock),
+        };
+        let app = Arc::new(App::open(config, clock).expect("open data dir"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = app.clone();
+        let task = tokio::spawn(async move {
+            running
+                .run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("server ran");
+        });
+        let (access_key_id, secret) = if self.dev {
+            (
+                "AKIDEXAMPLE".to_string(),
+                "dev-secret-not-checked".to_string(),
+            )
+        } else {
+            let creds = kagi::admin::credentials_from_file(&data_dir.join("credentials"))
+                .expect("bootstrap credentials file");
+            (
+                creds.access_key_id().to_string(),
+                String::from_utf8(creds.secret_access_key().expose().to_vec())
+                    .expect("utf-8 secret"),
+            )
+        };
+        TestServer {
+            endpoint: format!("http://{addr}"),
+            app,
+            access_key_id,
+            secret,
+            stop: Some(stop),
+            task: Some(task),
+            _temp: temp,
+            data_dir,
+        }
+    }
+}
+
+/// A Kagi server running in this process until [`TestServer::stop`] (or drop).
+pub struct TestServer {
+    pub endpoint: String,
+    pub app: Arc<App>,
+    /// The bootstrap admin credentials (or arbitrary ones in dev mode).
+    pub access_key_id: String,
+    pub secret: String,
+    pub data_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _temp: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder::default()
+    }
+
+    /// An SDK client for `region` with the server's admin credentials.
+    pub fn client(&self, region: &str) -> aws_sdk_kms::Client {
+        self.client_with(region, &self.access_key_id, &self.secret)
+    }
+
+    /// An SDK client with explicit credentials.
+    pub fn client_with(
+        &self,
+        region: &str,
+        access_key_id: &str,
+        secret: &str,
+    ) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+
+    /// Stops the server and waits until it has shut down (the store is closed).
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A manual clock starting at the current time (so SDK-visible dates look real).
+pub fn manual_clock_now() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(kagi_kms::SystemClock.now()))
+}
+
+/// Milliseconds since the epoch of a `Timestamp`, for assertions.
+pub fn millis(t: Timestamp) -> i64 {
+    t.millis()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -190,7 +190,11 @@ struct UpdateKeyDescriptionInput {
     description: Option<String>,
 }
 
-pub fn update_key_description(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn update_key_description(
+    kms: &Kms,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     let input: UpdateKeyDescriptionInput = parse(body)?;
     let description = required(&input.description, "description")?.to_string();
     kms.update_key_description(caller, required(&input.key_id, "keyId")?, description)?;

@@ -28,7 +28,12 @@ pub fn empty() -> Result<Vec<u8>, ApiError> {
 }
 
 /// Runs one operation. This `match` is the whole routing table.
-pub fn dispatch(kms: &Kms, op: Operation, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn dispatch(
+    kms: &Kms,
+    op: Operation,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     use Operation::*;
     match op {
         CreateKey => keys::create_key(kms, caller, body),

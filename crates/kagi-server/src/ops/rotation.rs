@@ -42,7 +42,11 @@ struct RotationStatusOutput {
     next_rotation_date: Option<f64>,
 }
 
-pub fn get_key_rotation_status(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn get_key_rotation_status(
+    kms: &Kms,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     let input: KeyIdInput = parse(body)?;
     let s = kms.get_key_rotation_status(caller, required(&input.key_id, "keyId")?)?;
     to_body(&RotationStatusOutput {
