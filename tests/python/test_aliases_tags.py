@@ -146,9 +146,18 @@ def test_delete_alias(kms, key_id):
 
 
 def test_alias_on_pending_deletion_key(kms, key_id):
+    live = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/existing", TargetKeyId=key_id)
+    kms.create_alias(AliasName="alias/movable", TargetKeyId=live)
     kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     with aws_error("KMSInvalidStateException"):
         kms.create_alias(AliasName="alias/doomed", TargetKeyId=key_id)
+    with aws_error("KMSInvalidStateException"):
+        kms.update_alias(AliasName="alias/movable", TargetKeyId=key_id)
+    # An alias already on the key stays until the key is deleted, and can be removed.
+    assert kms.describe_key(KeyId="alias/existing")["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    kms.delete_alias(AliasName="alias/existing")
+    assert kms.describe_key(KeyId="alias/movable")["KeyMetadata"]["KeyId"] == live
 
 
 def test_aliases_are_regional(kms, kms_other_region, key_id, other_region, account_id):

@@ -101,6 +101,13 @@ def test_cli_encryption_context(aws_cli, tmp_path):
     assert "InvalidCiphertextException" in wrong.stderr
 
 
+def test_cli_pages_through_list_keys(aws_cli):
+    # The CLI follows NextMarker itself; --page-size makes it take several pages.
+    created = {aws_cli.run("kms", "create-key").json()["KeyMetadata"]["KeyId"] for _ in range(5)}
+    listed = aws_cli.run("kms", "list-keys", "--page-size", "2").json()["Keys"]
+    assert sorted(k["KeyId"] for k in listed) == sorted(created)
+
+
 def test_cli_reports_aws_errors(aws_cli):
     result = aws_cli.run("kms", "describe-key", "--key-id", "alias/no-such-alias", check=False)
     assert result.returncode != 0

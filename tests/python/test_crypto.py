@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from aws_clients import kms_client
 from expect import assert_key_arn, aws_error, random_key_id
 
 
@@ -74,6 +76,29 @@ def test_encrypt_with_unknown_key(kms):
         kms.encrypt(KeyId=random_key_id(), Plaintext=b"x")
     with aws_error("NotFoundException"):
         kms.encrypt(KeyId="alias/nothing-here", Plaintext=b"x")
+
+
+def test_ciphertext_does_not_decrypt_in_another_region(kms, kms_other_region, key):
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"home")["CiphertextBlob"]
+    kms_other_region.create_key()
+    with aws_error("InvalidCiphertextException", "NotFoundException"):
+        kms_other_region.decrypt(CiphertextBlob=blob)
+
+
+def test_concurrent_clients(dev_server, creds, region, key):
+    # Bounded smoke test: 8 threads x 20 round trips, each thread with its own client
+    # (boto3 clients are thread-safe, but separate ones mean separate connections).
+    clients = [kms_client(dev_server.endpoint, region, creds) for _ in range(8)]
+
+    def worker(n: int) -> int:
+        for i in range(20):
+            data = f"{n}-{i}".encode()
+            blob = clients[n].encrypt(KeyId=key["KeyId"], Plaintext=data)["CiphertextBlob"]
+            assert clients[n].decrypt(CiphertextBlob=blob)["Plaintext"] == data
+        return n
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert sorted(pool.map(worker, range(8), timeout=120)) == list(range(8))
 
 
 def test_decrypt_with_another_key_id_is_incorrect_key(kms, key):

@@ -136,6 +136,23 @@ def test_list_keys_paginator(kms):
     assert sorted(listed) == sorted(created)
 
 
+def test_list_keys_default_page_is_100(kms):
+    # "If you do not include a value, it defaults to 100."
+    created = {kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(103)}
+    first = kms.list_keys()
+    assert len(first["Keys"]) <= 100
+    assert first["Truncated"] is True
+    rest = kms.list_keys(Marker=first["NextMarker"], Limit=1000)
+    assert rest["Truncated"] is False
+    assert {k["KeyId"] for k in first["Keys"] + rest["Keys"]} == created
+
+
+def test_list_keys_garbage_marker(kms):
+    kms.create_key()
+    with aws_error("InvalidMarkerException"):
+        kms.list_keys(Marker="this-is-not-a-marker-kagi-gave-out")
+
+
 def test_list_keys_limit_out_of_range(kms_unvalidated):
     for limit in (0, 1001, 100000):
         with aws_error("ValidationException"):

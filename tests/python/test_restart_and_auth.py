@@ -140,6 +140,17 @@ def test_target_changed_after_signing_is_invalid_signature(real_server):
     assert kms_client(real_server.endpoint, REGION, creds).list_keys()["Keys"] == []
 
 
+def test_signature_scoped_to_another_service_is_rejected(real_server):
+    # "Credential should be scoped to correct service: 'kms'."
+    creds = real_server.file_credentials()
+    request = AWSRequest(method="POST", url=real_server.endpoint + "/", data=b"{}",
+                         headers={"Content-Type": AMZ_JSON, "X-Amz-Target": "TrentService.ListKeys"})
+    SigV4Auth(BotoCredentials(creds.access_key_id, creds.secret_access_key), "s3", REGION).add_auth(request)
+    resp = send(real_server.endpoint, "POST", "/", b"{}", dict(request.headers.items()))
+    assert 400 <= resp.status < 500, resp.describe()
+    assert resp.error_type == "InvalidSignatureException", resp.describe()
+
+
 def test_expired_signature_is_rejected(real_server):
     # SigV4 requests are valid for 5 minutes around the server's clock; an hour-old
     # signature is refused (AWS: InvalidSignatureException, "Signature expired").
