@@ -135,9 +135,18 @@ mod tests {
 
     #[test]
     fn malformed_wrapped_values_are_rejected() {
-        assert!(matches!(root().unwrap(b"", &[]), Err(CryptoError::Malformed(_))));
-        assert!(matches!(root().unwrap(b"", &[2, 0, 0]), Err(CryptoError::Malformed(_))));
-        assert!(matches!(root().unwrap(b"", &[1; 20]), Err(CryptoError::Malformed(_))));
+        assert!(matches!(
+            root().unwrap(b"", &[]),
+            Err(CryptoError::Malformed(_))
+        ));
+        assert!(matches!(
+            root().unwrap(b"", &[2, 0, 0]),
+            Err(CryptoError::Malformed(_))
+        ));
+        assert!(matches!(
+            root().unwrap(b"", &[1; 20]),
+            Err(CryptoError::Malformed(_))
+        ));
     }
 
     #[test]
