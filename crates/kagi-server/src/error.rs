@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The body exceeds the limit.
     #[error("Request body exceeds the maximum size of {limit} bytes.")]
     BodyTooLarge { limit: usize },
+    /// The client did not send its body in time.
+    #[error("The request body was not received in time.")]
+    RequestTimeout,
     /// An admin operation by a non-admin principal.
     #[error("User: {arn} is not authorized to perform: {action}")]
     AccessDenied { arn: String, action: String },
@@ -56,6 +59,7 @@ impl ApiError {
             ApiError::Serialization { .. } => "SerializationException",
             ApiError::BodyTooLarge { .. } => "RequestEntityTooLargeException",
             ApiError::AccessDenied { .. } => "AccessDeniedException",
+            ApiError::RequestTimeout => "RequestTimeoutException",
             ApiError::Internal => "KMSInternalException",
         }
     }
@@ -64,6 +68,7 @@ impl ApiError {
         match self {
             ApiError::Kms(KmsError::Internal(_)) | ApiError::Internal => 500,
             ApiError::BodyTooLarge { .. } => 413,
+            ApiError::RequestTimeout => 408,
             ApiError::Signature(SigV4Error::MissingAuthentication) => 403,
             _ => 400,
         }

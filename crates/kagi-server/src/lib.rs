@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// AWS allows 15 minutes between the request's signing time and the server's clock.
     pub max_clock_skew: Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +59,7 @@ impl Default for ServerConfig {
             dangerous_dev_mode: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_clock_skew: sigv4::DEFAULT_MAX_SKEW,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -205,7 +208,13 @@ impl Server {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::BodyTooLarge { limit });
         }
-        let collected = Limited::new(body, limit).collect().await.map_err(|e| {
+        let collected = tokio::time::timeout(
+            self.config.body_timeout,
+            Limited::new(body, limit).collect(),
+        )
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
+        .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {

@@ -110,8 +110,17 @@ impl App {
         let root = RootKey::from_secret(&secret).context("loading the root key")?;
         drop(secret);
 
-        let store =
-            Arc::new(SqliteStore::open(&data_dir.join("kagi.db")).context("opening the database")?);
+        // Create the database file 0600 before SQLite does: its -wal and -shm files
+        // inherit the database file's permissions.
+        let db_path = data_dir.join("kagi.db");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&db_path)
+            .with_context(|| format!("creating {}", db_path.display()))?;
+        let store = Arc::new(SqliteStore::open(&db_path).context("opening the database")?);
         let fingerprint = hex(&root.fingerprint());
         match store.setting(SETTING_FINGERPRINT)? {
             Some(f) if f != fingerprint => bail!(
