@@ -21,10 +21,14 @@ pub enum KmsError {
     NotPendingDeletion { arn: String },
     /// `InvalidCiphertextException`: the blob is malformed, tampered with, or the
     /// encryption context differs. Deliberately says nothing more.
-    #[error("The ciphertext is invalid, was tampered with, or its encryption context does not match.")]
+    #[error(
+        "The ciphertext is invalid, was tampered with, or its encryption context does not match."
+    )]
     InvalidCiphertext,
     /// `IncorrectKeyException`: Decrypt/ReEncrypt named a key that did not encrypt the blob.
-    #[error("The key ID in the request does not identify a KMS key that can perform this operation.")]
+    #[error(
+        "The key ID in the request does not identify a KMS key that can perform this operation."
+    )]
     IncorrectKey,
     /// `InvalidKeyUsageException`.
     #[error("{message}")]

@@ -7,7 +7,9 @@
 
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
-use crate::model::{AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMetadata, StoredKey, StoredVersion};
+use crate::model::{
+    AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMetadata, StoredKey, StoredVersion,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,20 +36,31 @@ pub enum Write {
         version: StoredVersion,
     },
     /// Destroy a key: metadata, every backing-key version and its aliases.
-    DestroyKey { region: Region, key_id: KeyId },
+    DestroyKey {
+        region: Region,
+        key_id: KeyId,
+    },
     /// Insert an alias; [`StoreError::Conflict`] if the name exists.
     CreateAlias(AliasRecord),
     /// Replace an existing alias' target.
     UpdateAlias(AliasRecord),
-    DeleteAlias { region: Region, name: AliasName },
+    DeleteAlias {
+        region: Region,
+        name: AliasName,
+    },
     PutAccessKey(AccessKeyRecord),
     SetAccessKeyStatus {
         access_key_id: String,
         status: AccessKeyStatus,
     },
-    DeleteAccessKey { access_key_id: String },
+    DeleteAccessKey {
+        access_key_id: String,
+    },
     /// A named setting of the installation (account id, root-key fingerprint ...).
-    PutSetting { name: String, value: String },
+    PutSetting {
+        name: String,
+        value: String,
+    },
     /// Removes every key, version and alias (the `--dev` reset endpoint). Access keys and
     /// settings stay.
     WipeKeys,

@@ -2,8 +2,8 @@
 //! call [`run_all`] with a factory for fresh, empty stores.
 
 use kagi_kms::{
-    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState,
-    Region, RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, Write,
+    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
+    RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, Write,
 };
 
 fn region(s: &str) -> Region {
@@ -86,7 +86,11 @@ fn keys_round_trip_and_update(s: &dyn Store) {
     .unwrap();
     let got = s.load_key(&m.region, &m.key_id).unwrap().unwrap();
     assert_eq!(got.meta, changed);
-    assert_eq!(got.versions, vec![version(1), version(2)], "update keeps versions");
+    assert_eq!(
+        got.versions,
+        vec![version(1), version(2)],
+        "update keeps versions"
+    );
 }
 
 fn keys_are_regional_and_listed_in_order(s: &dyn Store) {
@@ -96,7 +100,10 @@ fn keys_are_regional_and_listed_in_order(s: &dyn Store) {
     put_key(s, &key(9, "eu-west-1"));
     let east = region("us-east-1");
     let all = s.list_keys(&east, None, 10).unwrap();
-    assert_eq!(all, vec![key(1, "x").key_id, key(2, "x").key_id, key(3, "x").key_id]);
+    assert_eq!(
+        all,
+        vec![key(1, "x").key_id, key(2, "x").key_id, key(3, "x").key_id]
+    );
     let page = s.list_keys(&east, Some(&all[0]), 1).unwrap();
     assert_eq!(page, vec![all[1]]);
     assert!(s.load_key(&region("eu-west-1"), &all[0]).unwrap().is_none());
@@ -116,7 +123,10 @@ fn batches_are_atomic(s: &dyn Store) {
     s.apply(vec![Write::CreateAlias(alias.clone())]).unwrap();
     // The second write conflicts, so the first must not be visible either.
     let other = key(2, "us-east-1");
-    let r = s.apply(vec![Write::PutKey(other.clone()), Write::CreateAlias(alias)]);
+    let r = s.apply(vec![
+        Write::PutKey(other.clone()),
+        Write::CreateAlias(alias),
+    ]);
     assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
     assert!(s.load_key(&other.region, &other.key_id).unwrap().is_none());
 }
@@ -161,7 +171,11 @@ fn aliases(s: &dyn Store) {
     put_key(s, &a);
     put_key(s, &b);
     let r = a.region.clone();
-    for (n, target) in [("alias/z", a.key_id), ("alias/m", b.key_id), ("alias/a", a.key_id)] {
+    for (n, target) in [
+        ("alias/z", a.key_id),
+        ("alias/m", b.key_id),
+        ("alias/a", a.key_id),
+    ] {
         s.apply(vec![Write::CreateAlias(AliasRecord {
             region: r.clone(),
             name: AliasName::parse(n).unwrap(),
@@ -171,18 +185,35 @@ fn aliases(s: &dyn Store) {
         })])
         .unwrap();
     }
-    let names = |v: Vec<AliasRecord>| v.into_iter().map(|a| a.name.to_string()).collect::<Vec<_>>();
-    assert_eq!(names(s.list_aliases(&r, None, None, 10).unwrap()), ["alias/a", "alias/m", "alias/z"]);
-    assert_eq!(names(s.list_aliases(&r, Some(&a.key_id), None, 10).unwrap()), ["alias/a", "alias/z"]);
+    let names = |v: Vec<AliasRecord>| {
+        v.into_iter()
+            .map(|a| a.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(s.list_aliases(&r, None, None, 10).unwrap()),
+        ["alias/a", "alias/m", "alias/z"]
+    );
+    assert_eq!(
+        names(s.list_aliases(&r, Some(&a.key_id), None, 10).unwrap()),
+        ["alias/a", "alias/z"]
+    );
     let after = AliasName::parse("alias/a").unwrap();
-    assert_eq!(names(s.list_aliases(&r, None, Some(&after), 1).unwrap()), ["alias/m"]);
+    assert_eq!(
+        names(s.list_aliases(&r, None, Some(&after), 1).unwrap()),
+        ["alias/m"]
+    );
     let m = AliasName::parse("alias/m").unwrap();
     let mut rec = s.alias(&r, &m).unwrap().unwrap();
     rec.target = a.key_id;
     rec.updated_at = Timestamp(9);
     s.apply(vec![Write::UpdateAlias(rec.clone())]).unwrap();
     assert_eq!(s.alias(&r, &m).unwrap().unwrap(), rec);
-    s.apply(vec![Write::DeleteAlias { region: r.clone(), name: m.clone() }]).unwrap();
+    s.apply(vec![Write::DeleteAlias {
+        region: r.clone(),
+        name: m.clone(),
+    }])
+    .unwrap();
     assert!(s.alias(&r, &m).unwrap().is_none());
     assert!(s.alias(&region("eu-west-1"), &after).unwrap().is_none());
 }
@@ -199,12 +230,23 @@ fn destroy_removes_versions_and_aliases(s: &dyn Store) {
         updated_at: Timestamp(1),
     })])
     .unwrap();
-    s.apply(vec![Write::DestroyKey { region: m.region.clone(), key_id: m.key_id }]).unwrap();
+    s.apply(vec![Write::DestroyKey {
+        region: m.region.clone(),
+        key_id: m.key_id,
+    }])
+    .unwrap();
     assert!(s.load_key(&m.region, &m.key_id).unwrap().is_none());
     assert!(s.alias(&m.region, &name).unwrap().is_none());
     // Re-creating the same id starts with no leftover versions.
     put_key(s, &m);
-    assert_eq!(s.load_key(&m.region, &m.key_id).unwrap().unwrap().versions.len(), 1);
+    assert_eq!(
+        s.load_key(&m.region, &m.key_id)
+            .unwrap()
+            .unwrap()
+            .versions
+            .len(),
+        1
+    );
 }
 
 fn due_queries(s: &dyn Store) {
@@ -216,9 +258,15 @@ fn due_queries(s: &dyn Store) {
     put_key(s, &a);
     put_key(s, &b);
     assert!(s.due_for_deletion(Timestamp(99)).unwrap().is_empty());
-    assert_eq!(s.due_for_deletion(Timestamp(100)).unwrap(), vec![(a.region.clone(), a.key_id)]);
+    assert_eq!(
+        s.due_for_deletion(Timestamp(100)).unwrap(),
+        vec![(a.region.clone(), a.key_id)]
+    );
     assert!(s.due_for_rotation(Timestamp(199)).unwrap().is_empty());
-    assert_eq!(s.due_for_rotation(Timestamp(500)).unwrap(), vec![(b.region.clone(), b.key_id)]);
+    assert_eq!(
+        s.due_for_rotation(Timestamp(500)).unwrap(),
+        vec![(b.region.clone(), b.key_id)]
+    );
 }
 
 fn access_keys_and_settings(s: &dyn Store) {
@@ -241,20 +289,41 @@ fn access_keys_and_settings(s: &dyn Store) {
         status: AccessKeyStatus::Inactive,
     }])
     .unwrap();
-    assert_eq!(s.access_key("KAGIAAAA").unwrap().unwrap().status, AccessKeyStatus::Inactive);
+    assert_eq!(
+        s.access_key("KAGIAAAA").unwrap().unwrap().status,
+        AccessKeyStatus::Inactive
+    );
     assert_eq!(s.list_access_keys().unwrap().len(), 1);
-    s.apply(vec![Write::DeleteAccessKey { access_key_id: "KAGIAAAA".into() }]).unwrap();
+    s.apply(vec![Write::DeleteAccessKey {
+        access_key_id: "KAGIAAAA".into(),
+    }])
+    .unwrap();
     assert!(s.access_key("KAGIAAAA").unwrap().is_none());
     assert!(s.setting("account_id").unwrap().is_none());
-    s.apply(vec![Write::PutSetting { name: "account_id".into(), value: "111122223333".into() }]).unwrap();
-    s.apply(vec![Write::PutSetting { name: "account_id".into(), value: "444455556666".into() }]).unwrap();
-    assert_eq!(s.setting("account_id").unwrap().as_deref(), Some("444455556666"));
+    s.apply(vec![Write::PutSetting {
+        name: "account_id".into(),
+        value: "111122223333".into(),
+    }])
+    .unwrap();
+    s.apply(vec![Write::PutSetting {
+        name: "account_id".into(),
+        value: "444455556666".into(),
+    }])
+    .unwrap();
+    assert_eq!(
+        s.setting("account_id").unwrap().as_deref(),
+        Some("444455556666")
+    );
 }
 
 fn wipe(s: &dyn Store) {
     let m = key(1, "us-east-1");
     put_key(s, &m);
-    s.apply(vec![Write::PutSetting { name: "keep".into(), value: "1".into() }]).unwrap();
+    s.apply(vec![Write::PutSetting {
+        name: "keep".into(),
+        value: "1".into(),
+    }])
+    .unwrap();
     s.apply(vec![Write::WipeKeys]).unwrap();
     assert!(s.list_keys(&m.region, None, 10).unwrap().is_empty());
     assert_eq!(s.setting("keep").unwrap().as_deref(), Some("1"));

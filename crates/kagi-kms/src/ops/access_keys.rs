@@ -51,14 +51,22 @@ impl Kms {
         Ok(SecretBytes::new(raw))
     }
 
-    pub fn create_access_key(&self, user_name: &str, admin: bool) -> Result<NewAccessKey, KmsError> {
+    pub fn create_access_key(
+        &self,
+        user_name: &str,
+        admin: bool,
+    ) -> Result<NewAccessKey, KmsError> {
         check_user_name(user_name)?;
         let suffix = self.random_string(ID_ALPHABET, 16)?;
         let access_key_id = format!("KAGI{}", String::from_utf8_lossy(suffix.expose()));
         let secret = self.random_string(SECRET_ALPHABET, 40)?;
         let wrapped_secret = self
             .root
-            .wrap(self.rng.as_ref(), &access_key_context(&access_key_id), &secret)
+            .wrap(
+                self.rng.as_ref(),
+                &access_key_context(&access_key_id),
+                &secret,
+            )
             .map_err(KmsError::crypto)?;
         let record = AccessKeyRecord {
             access_key_id,
@@ -68,7 +76,8 @@ impl Kms {
             admin,
             wrapped_secret,
         };
-        self.store.apply(vec![Write::PutAccessKey(record.clone())])?;
+        self.store
+            .apply(vec![Write::PutAccessKey(record.clone())])?;
         Ok(NewAccessKey { record, secret })
     }
 
@@ -77,12 +86,16 @@ impl Kms {
     }
 
     fn existing_access_key(&self, access_key_id: &str) -> Result<AccessKeyRecord, KmsError> {
-        self.store
-            .access_key(access_key_id)?
-            .ok_or_else(|| KmsError::not_found(format!("Access key {access_key_id} does not exist.")))
+        self.store.access_key(access_key_id)?.ok_or_else(|| {
+            KmsError::not_found(format!("Access key {access_key_id} does not exist."))
+        })
     }
 
-    pub fn set_access_key_status(&self, access_key_id: &str, status: AccessKeyStatus) -> Result<(), KmsError> {
+    pub fn set_access_key_status(
+        &self,
+        access_key_id: &str,
+        status: AccessKeyStatus,
+    ) -> Result<(), KmsError> {
         self.existing_access_key(access_key_id)?;
         self.store.apply(vec![Write::SetAccessKeyStatus {
             access_key_id: access_key_id.to_string(),

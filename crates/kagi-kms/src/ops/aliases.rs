@@ -47,7 +47,12 @@ impl Kms {
         Ok(key.meta.key_id)
     }
 
-    pub fn create_alias(&self, caller: &Caller, alias_name: &str, target_key_id: &str) -> Result<(), KmsError> {
+    pub fn create_alias(
+        &self,
+        caller: &Caller,
+        alias_name: &str,
+        target_key_id: &str,
+    ) -> Result<(), KmsError> {
         let name = self.alias_name(alias_name)?;
         let target = self.alias_target_key(caller, target_key_id)?;
         let _guard = self.lock(name.as_str().as_bytes());
@@ -72,7 +77,12 @@ impl Kms {
         Ok(())
     }
 
-    pub fn update_alias(&self, caller: &Caller, alias_name: &str, target_key_id: &str) -> Result<(), KmsError> {
+    pub fn update_alias(
+        &self,
+        caller: &Caller,
+        alias_name: &str,
+        target_key_id: &str,
+    ) -> Result<(), KmsError> {
         let name = self.alias_name(alias_name)?;
         let target = self.alias_target_key(caller, target_key_id)?;
         let _guard = self.lock(name.as_str().as_bytes());

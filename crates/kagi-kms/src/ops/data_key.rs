@@ -1,7 +1,7 @@
 //! GenerateDataKey, GenerateDataKeyWithoutPlaintext and GenerateRandom.
 
-use super::{check_range, require_enabled, Aliases};
 use super::encrypt::EncryptionContext;
+use super::{check_range, require_enabled, Aliases};
 use crate::{Caller, Kms, KmsError};
 use kagi_crypto::SecretBytes;
 

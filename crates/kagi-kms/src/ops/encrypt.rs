@@ -97,12 +97,12 @@ impl Kms {
         context: &EncryptionContext,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
-        let (version, backing) = key.current().ok_or_else(|| {
-            crate::InternalError::CorruptKey {
+        let (version, backing) = key
+            .current()
+            .ok_or_else(|| crate::InternalError::CorruptKey {
                 key: key.meta.key_id.to_string(),
                 what: "no backing key versions",
-            }
-        })?;
+            })?;
         let header = BlobHeader {
             key_id: *key.meta.key_id.as_bytes(),
             backing_version: version.version,
@@ -142,7 +142,11 @@ impl Kms {
         Ok((plaintext, entry))
     }
 
-    pub fn encrypt(&self, caller: &Caller, req: EncryptRequest) -> Result<EncryptResponse, KmsError> {
+    pub fn encrypt(
+        &self,
+        caller: &Caller,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
         check_secret_len("plaintext", req.plaintext.len(), 1, MAX_PLAINTEXT)?;
         check_algorithm("encryptionAlgorithm", req.algorithm.as_deref())?;
         let key = self.resolve(caller, &req.key_id, Aliases::Allowed)?;
@@ -157,7 +161,11 @@ impl Kms {
         })
     }
 
-    pub fn decrypt(&self, caller: &Caller, req: DecryptRequest) -> Result<DecryptResponse, KmsError> {
+    pub fn decrypt(
+        &self,
+        caller: &Caller,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse, KmsError> {
         check_algorithm("encryptionAlgorithm", req.algorithm.as_deref())?;
         let (plaintext, key) =
             self.open(caller, &req.ciphertext, &req.context, req.key_id.as_deref())?;

@@ -1,7 +1,9 @@
 //! Key lifecycle: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
 //! UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion.
 
-use super::{check_range, constraint, page_limit, parse_marker, require_not_pending_deletion, Aliases};
+use super::{
+    check_range, constraint, page_limit, parse_marker, require_not_pending_deletion, Aliases,
+};
 use crate::cache::KeyEntry;
 use crate::ids::KeyId;
 use crate::model::{KeyMetadata, KeyState, StoredVersion, Tag};
@@ -15,11 +17,30 @@ pub const MAX_POLICY_BYTES: usize = 32_768;
 pub const MAX_DESCRIPTION_CHARS: usize = 8_192;
 
 const KEY_SPECS: &[&str] = &[
-    "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
-    "ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512",
-    "SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "SYMMETRIC_DEFAULT",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "SM2",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+    "ECC_NIST_EDWARDS25519",
 ];
-const KEY_USAGES: &[&str] = &["SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"];
+const KEY_USAGES: &[&str] = &[
+    "SIGN_VERIFY",
+    "ENCRYPT_DECRYPT",
+    "GENERATE_VERIFY_MAC",
+    "KEY_AGREEMENT",
+];
 const ORIGINS: &[&str] = &["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"];
 
 fn check_enum(field: &str, value: &str, allowed: &[&str]) -> Result<(), KmsError> {
@@ -104,7 +125,11 @@ pub fn default_key_policy(account: &crate::AccountId) -> String {
 }
 
 impl Kms {
-    pub fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<DescribedKey, KmsError> {
+    pub fn create_key(
+        &self,
+        caller: &Caller,
+        req: CreateKeyRequest,
+    ) -> Result<DescribedKey, KmsError> {
         let spec = req
             .key_spec
             .as_deref()
@@ -139,10 +164,14 @@ impl Kms {
             )));
         }
         if req.multi_region {
-            return Err(KmsError::unsupported("Multi-Region keys are not supported by Kagi yet."));
+            return Err(KmsError::unsupported(
+                "Multi-Region keys are not supported by Kagi yet.",
+            ));
         }
         if req.xks_key_id.is_some() {
-            return Err(KmsError::unsupported("External key stores are not supported by Kagi."));
+            return Err(KmsError::unsupported(
+                "External key stores are not supported by Kagi.",
+            ));
         }
         let description = req.description.unwrap_or_default();
         check_description(&description)?;
@@ -217,7 +246,11 @@ impl Kms {
     /// The stored key policy (GetKeyPolicy is access control's; this serves DescribeKey
     /// callers and tests).
     pub fn key_policy(&self, caller: &Caller, key_id: &str) -> Result<String, KmsError> {
-        Ok(self.resolve(caller, key_id, Aliases::Refused)?.meta.policy.clone())
+        Ok(self
+            .resolve(caller, key_id, Aliases::Refused)?
+            .meta
+            .policy
+            .clone())
     }
 
     pub fn list_keys(
@@ -331,4 +364,3 @@ fn check_description(d: &str) -> Result<(), KmsError> {
     }
     Ok(())
 }
-

@@ -4,7 +4,7 @@
 //! drive it by moving a `ManualClock`.
 
 use crate::model::{KeyState, RotationType};
-use crate::{Kms, KmsError, KeyId, Region, Write};
+use crate::{KeyId, Kms, KmsError, Region, Write};
 
 /// What one maintenance pass did (each item becomes an `AwsServiceEvent` in the audit log).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,7 +40,9 @@ impl Kms {
                 continue;
             };
             // Disabled keys are not rotated; they rotate on the first pass after re-enabling.
-            let (Some(next), Some(period)) = (entry.meta.next_rotation, entry.meta.rotation_period_days) else {
+            let (Some(next), Some(period)) =
+                (entry.meta.next_rotation, entry.meta.rotation_period_days)
+            else {
                 continue;
             };
             if entry.meta.state != KeyState::Enabled || next > now {

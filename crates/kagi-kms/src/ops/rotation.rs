@@ -5,7 +5,7 @@
 use super::{backing_key_context, check_range, page_limit, parse_marker, require_enabled, Aliases};
 use crate::cache::KeyEntry;
 use crate::model::{KeyMetadata, KeyState, RotationType, StoredVersion};
-use crate::{Caller, KmsError, Kms, Timestamp, Write};
+use crate::{Caller, Kms, KmsError, Timestamp, Write};
 use kagi_crypto::BackingKey;
 use std::sync::Arc;
 
@@ -110,7 +110,11 @@ impl Kms {
         .map(drop)
     }
 
-    pub fn get_key_rotation_status(&self, caller: &Caller, key_id: &str) -> Result<RotationStatus, KmsError> {
+    pub fn get_key_rotation_status(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+    ) -> Result<RotationStatus, KmsError> {
         let e = self.resolve(caller, key_id, Aliases::Refused)?;
         // AWS: while a key is pending deletion its rotation status is false; cancelling the
         // deletion restores it, so the schedule stays in the metadata and is only hidden.

@@ -58,7 +58,12 @@ pub(crate) fn validated_tags(new: Vec<Tag>, existing: &[Tag]) -> Result<Vec<Tag>
 }
 
 impl Kms {
-    pub fn tag_resource(&self, caller: &Caller, key_id: &str, tags: Vec<Tag>) -> Result<(), KmsError> {
+    pub fn tag_resource(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        tags: Vec<Tag>,
+    ) -> Result<(), KmsError> {
         self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.tags = validated_tags(tags, &meta.tags)?;
@@ -67,7 +72,12 @@ impl Kms {
         .map(drop)
     }
 
-    pub fn untag_resource(&self, caller: &Caller, key_id: &str, keys: Vec<String>) -> Result<(), KmsError> {
+    pub fn untag_resource(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        keys: Vec<String>,
+    ) -> Result<(), KmsError> {
         self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.tags.retain(|t| !keys.contains(&t.key));

@@ -2,8 +2,8 @@
 
 use super::backend;
 use kagi_kms::{
-    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState,
-    Region, RotationType, StoreError, StoredKey, StoredVersion, Tag, Timestamp, Write,
+    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
+    RotationType, StoreError, StoredKey, StoredVersion, Tag, Timestamp, Write,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
@@ -16,7 +16,10 @@ fn region(s: &str) -> Result<Region, StoreError> {
 }
 
 fn encode_tags(tags: &[Tag]) -> String {
-    let pairs: Vec<[&str; 2]> = tags.iter().map(|t| [t.key.as_str(), t.value.as_str()]).collect();
+    let pairs: Vec<[&str; 2]> = tags
+        .iter()
+        .map(|t| [t.key.as_str(), t.value.as_str()])
+        .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
 
@@ -193,7 +196,11 @@ type KeyColumns = (
     String,
 );
 
-pub fn load_key(conn: &Connection, region: &Region, key_id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+pub fn load_key(
+    conn: &Connection,
+    region: &Region,
+    key_id: &KeyId,
+) -> Result<Option<StoredKey>, StoreError> {
     let id = key_id.to_string();
     let cols: Option<KeyColumns> = conn
         .prepare_cached(
@@ -277,7 +284,10 @@ pub fn alias_columns(r: &Row<'_>) -> rusqlite::Result<AliasColumns> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-pub fn alias_record(region: &Region, (name, target, created, updated): AliasColumns) -> Result<AliasRecord, StoreError> {
+pub fn alias_record(
+    region: &Region,
+    (name, target, created, updated): AliasColumns,
+) -> Result<AliasRecord, StoreError> {
     Ok(AliasRecord {
         region: region.clone(),
         name: AliasName::parse(&name)
@@ -288,10 +298,16 @@ pub fn alias_record(region: &Region, (name, target, created, updated): AliasColu
     })
 }
 
-pub fn due(conn: &Connection, sql: &str, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+pub fn due(
+    conn: &Connection,
+    sql: &str,
+    now: Timestamp,
+) -> Result<Vec<(Region, KeyId)>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
     let rows = stmt
-        .query_map(params![now.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params![now.0], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(backend)?;
     rows.map(|row| {
         let (r, k) = row.map_err(backend)?;
@@ -306,7 +322,14 @@ pub const ACCESS_KEY_SELECT: &str =
 pub type AccessKeyColumns = (String, String, String, i64, bool, Vec<u8>);
 
 pub fn access_key_columns(r: &Row<'_>) -> rusqlite::Result<AccessKeyColumns> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 pub fn access_key_record(
