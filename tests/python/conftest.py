@@ -83,7 +83,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         for name, server in item.stash.get(_STARTED, []):
             servers.append((name, server))
         for name, server in servers:
-            state = "running" if server.proc and server.proc.poll() is None else f"exited {server.exit_code}"
+            code = server.proc.poll() if server.proc else None
+            state = "running" if server.proc and code is None else f"exited {code}"
             report.sections.append((f"kagi {name} ({state})", server.diagnostics(tail=40)))
     return report
 
