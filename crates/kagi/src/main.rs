@@ -116,6 +116,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", app.config.listen))?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
     let mut out = std::io::stdout().lock();
     if let Some(b) = &app.bootstrap {
         writeln!(
@@ -142,24 +143,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
     out.flush()?;
     drop(out);
     tracing::info!(%addr, data_dir = %app.data_dir.display(), account = %app.kms.account(), "serving");
-    app.run(listener, shutdown_signal()).await?;
+    app.run(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Registers SIGTERM and SIGINT handlers now (before the ready line is printed, so a
+/// signal sent right after it is never missed) and resolves when either arrives.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-    }
+    })
 }
 
 async fn admin(args: AdminArgs) -> Result<()> {
