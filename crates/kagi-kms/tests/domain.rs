@@ -1415,3 +1415,42 @@ fn every_single_byte_change_of_a_short_blob_fails() {
     longer.push(0);
     assert_eq!(outcome(f.decrypt(&longer, &c, None)), INVALID_CIPHERTEXT);
 }
+
+/// Found by the `request_body` fuzz target: an offset marker near `usize::MAX` overflowed
+/// `start + limit` (a panic with overflow checks on). Markers these operations never handed
+/// out are `InvalidMarkerException`.
+#[test]
+fn offset_markers_out_of_range_are_invalid() {
+    let f = Fixture::new();
+    let key = f.create_key();
+    f.kms.rotate_key_on_demand(&f.east, &key).unwrap();
+    let tag = Tag {
+        key: "team".into(),
+        value: "kagi".into(),
+    };
+    f.kms.tag_resource(&f.east, &key, vec![tag]).unwrap();
+    for marker in ["18446744073709551615", "2", "-1", "x"] {
+        let got = outcome(
+            f.kms
+                .list_key_rotations(&f.east, &key, Some(1), Some(marker)),
+        );
+        assert_eq!(
+            got, "InvalidMarkerException",
+            "ListKeyRotations Marker {marker}"
+        );
+        let got = outcome(
+            f.kms
+                .list_resource_tags(&f.east, &key, Some(1), Some(marker)),
+        );
+        assert_eq!(
+            got, "InvalidMarkerException",
+            "ListResourceTags Marker {marker}"
+        );
+    }
+    // One past the last item is where a full page ends: valid and empty.
+    let page = f
+        .kms
+        .list_key_rotations(&f.east, &key, Some(1), Some("1"))
+        .unwrap();
+    assert!(page.rotations.is_empty() && page.next_marker.is_none());
+}

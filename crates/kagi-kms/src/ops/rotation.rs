@@ -166,7 +166,6 @@ impl Kms {
     ) -> Result<ListRotationsResponse, KmsError> {
         let limit = page_limit(limit)?;
         let e = self.resolve(caller, key_id, Aliases::Refused)?;
-        let start = parse_marker(marker, |m| m.parse::<usize>().ok())?.unwrap_or(0);
         let all: Vec<RotationEntry> = e
             .versions
             .iter()
@@ -178,6 +177,9 @@ impl Kms {
                 })
             })
             .collect();
+        // A marker is an offset this operation handed out; one past the end is not one.
+        let ours = |m: &str| m.parse::<usize>().ok().filter(|&s| s <= all.len());
+        let start = parse_marker(marker, ours)?.unwrap_or(0);
         let end = (start + limit).min(all.len());
         Ok(ListRotationsResponse {
             rotations: all.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),

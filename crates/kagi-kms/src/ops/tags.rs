@@ -95,8 +95,10 @@ impl Kms {
     ) -> Result<ListTagsResponse, KmsError> {
         let limit = page_limit(limit.map(|l| l.min(50)))?;
         let key = self.resolve(caller, key_id, Aliases::Refused)?;
-        let start = parse_marker(marker, |m| m.parse::<usize>().ok())?.unwrap_or(0);
         let all = &key.meta.tags;
+        // A marker is an offset this operation handed out; one past the end is not one.
+        let ours = |m: &str| m.parse::<usize>().ok().filter(|&s| s <= all.len());
+        let start = parse_marker(marker, ours)?.unwrap_or(0);
         let end = (start + limit).min(all.len());
         let page = all.get(start..end).map(<[Tag]>::to_vec).unwrap_or_default();
         Ok(ListTagsResponse {
