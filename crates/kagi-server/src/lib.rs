@@ -15,6 +15,8 @@
 
 pub mod auth;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod operation;
 pub mod ops;
 pub mod wire;
