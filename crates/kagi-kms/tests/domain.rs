@@ -1416,9 +1416,9 @@ fn every_single_byte_change_of_a_short_blob_fails() {
     assert_eq!(outcome(f.decrypt(&longer, &c, None)), INVALID_CIPHERTEXT);
 }
 
-/// Found by the `request_body` fuzz target: an offset marker near `usize::MAX` overflowed
-/// `start + limit` (a panic with overflow checks on). Markers these operations never handed
-/// out are `InvalidMarkerException`.
+/// Found while writing the `request_body` fuzz target (a crafted seed, run with overflow
+/// checks): an offset marker near `usize::MAX` overflowed `start + limit`. Markers these
+/// operations never handed out are `InvalidMarkerException`.
 #[test]
 fn offset_markers_out_of_range_are_invalid() {
     let f = Fixture::new();
