@@ -62,7 +62,9 @@ pub struct Kms {
 
 impl std::fmt::Debug for Kms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kms").field("account", &self.account).finish_non_exhaustive()
+        f.debug_struct("Kms")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,9 +97,9 @@ impl Kms {
 
     /// Serialises mutations of one key (or one alias name) across threads.
     fn lock(&self, discriminator: &[u8]) -> MutexGuard<'_, ()> {
-        let h = discriminator
-            .iter()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(*b)));
+        let h = discriminator.iter().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(*b))
+        });
         // A poisoned stripe only means another request panicked while holding it; the data
         // it guards lives in the store, so continuing is safe.
         self.locks[h % LOCK_STRIPES]

@@ -63,7 +63,12 @@ pub(crate) fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result
 }
 
 /// Length check for fields whose value must not be echoed (plaintexts, blobs).
-pub(crate) fn check_secret_len(field: &str, len: usize, min: usize, max: usize) -> Result<(), KmsError> {
+pub(crate) fn check_secret_len(
+    field: &str,
+    len: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), KmsError> {
     let rule = if len < min {
         format!("have length greater than or equal to {min}")
     } else if len > max {
@@ -98,11 +103,7 @@ impl Kms {
         aliases: Aliases,
     ) -> Result<KeyRef, KmsError> {
         if raw.is_empty() || raw.len() > 2048 {
-            return Err(constraint(
-                "keyId",
-                raw,
-                "have length between 1 and 2048",
-            ));
+            return Err(constraint("keyId", raw, "have length between 1 and 2048"));
         }
         let resource = if let Some(rest) = raw.strip_prefix("arn:") {
             // arn:<partition>:kms:<region>:<account>:<resource>
@@ -216,12 +217,13 @@ impl Kms {
         let mut unwrapped = Vec::with_capacity(versions.len());
         for v in versions {
             let ctx = backing_key_context(&meta.region, &meta.key_id, v.version);
-            let secret = self.root.unwrap(&ctx, &v.wrapped).map_err(|_| {
-                InternalError::CorruptKey {
-                    key: meta.key_id.to_string(),
-                    what: "backing key does not unwrap under the root key",
-                }
-            })?;
+            let secret =
+                self.root
+                    .unwrap(&ctx, &v.wrapped)
+                    .map_err(|_| InternalError::CorruptKey {
+                        key: meta.key_id.to_string(),
+                        what: "backing key does not unwrap under the root key",
+                    })?;
             let key = BackingKey::from_secret(secret).map_err(KmsError::crypto)?;
             unwrapped.push((v, key));
         }
@@ -304,11 +306,9 @@ pub(crate) fn parse_marker<T>(
 ) -> Result<Option<T>, KmsError> {
     match marker {
         None => Ok(None),
-        Some(m) => parse(m)
-            .map(Some)
-            .ok_or_else(|| KmsError::InvalidMarker {
-                marker: m.chars().take(64).collect(),
-            }),
+        Some(m) => parse(m).map(Some).ok_or_else(|| KmsError::InvalidMarker {
+            marker: m.chars().take(64).collect(),
+        }),
     }
 }
 
