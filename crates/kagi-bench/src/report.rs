@@ -183,7 +183,7 @@ impl Report {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let m = &self.machine;
-        let _ = writeln!(out, "## Kagi benchmark, {}\n", m.date);
+        let _ = writeln!(out, "### Kagi benchmark, {}\n", m.date);
         let _ = writeln!(
             out,
             "- machine: {} CPUs (nproc), {}, Linux {}; load average at the start {}",
