@@ -9,6 +9,7 @@ use crate::model::{KeyMetadata, StoredVersion};
 use crate::Principal;
 use kagi_crypto::{BackingKey, SecretBytes};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// A key ready for cryptographic use: metadata plus every backing version, unwrapped.
@@ -39,11 +40,100 @@ pub struct Credential {
     pub secret: SecretBytes,
 }
 
-#[derive(Default)]
+/// How many entries each map holds before it evicts one to make room. A key entry costs
+/// about 1.3 KiB, so the key map stays under 30 MiB however many keys exist; an evicted
+/// entry is reloaded from the store on its next use.
+pub const MAX_CACHED_KEYS: usize = 20_000;
+pub const MAX_CACHED_ALIASES: usize = 50_000;
+pub const MAX_CACHED_CREDENTIALS: usize = 10_000;
+
+/// A map per region with a bound on the total number of entries.
+struct Regional<K, V> {
+    by_region: HashMap<Region, HashMap<K, V>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V> Regional<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            by_region: HashMap::new(),
+            len: 0,
+            capacity,
+        }
+    }
+    fn get(&self, region: &Region, k: &K) -> Option<&V> {
+        self.by_region.get(region)?.get(k)
+    }
+    fn insert(&mut self, region: &Region, k: K, v: V) {
+        let exists = self.get(region, &k).is_some();
+        if !exists && self.len >= self.capacity {
+            self.evict_one();
+        }
+        if self
+            .by_region
+            .entry(region.clone())
+            .or_default()
+            .insert(k, v)
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+    fn remove(&mut self, region: &Region, k: &K) {
+        if let Some(m) = self.by_region.get_mut(region) {
+            if m.remove(k).is_some() {
+                self.len -= 1;
+            }
+        }
+    }
+    fn retain(&mut self, region: &Region, mut keep: impl FnMut(&V) -> bool) {
+        if let Some(m) = self.by_region.get_mut(region) {
+            let before = m.len();
+            m.retain(|_, v| keep(v));
+            self.len -= before - m.len();
+        }
+    }
+    /// Drops an arbitrary entry (HashMap order is effectively random).
+    fn evict_one(&mut self) {
+        let victim = self
+            .by_region
+            .iter()
+            .find_map(|(r, m)| m.keys().next().map(|k| (r.clone(), k.clone())));
+        if let Some((region, k)) = victim {
+            self.remove(&region, &k);
+        }
+    }
+    fn clear(&mut self) {
+        self.by_region.clear();
+        self.len = 0;
+    }
+}
+
+/// The caches. Each is filled on a miss from the store and overwritten by this process'
+/// own durable mutations.
+///
+/// A miss that loads from the store may race with a mutation: the loader could read the
+/// old row, the mutation then write and cache the new one, and the loader finally cache its
+/// stale copy. To exclude that, every mutation bumps `generation` (under the map's write
+/// lock) and a loader caches its result only if no mutation happened since it started
+/// reading ([`Cache::generation`] before the read, `insert_loaded_*` after).
 pub struct Cache {
-    keys: RwLock<HashMap<Region, HashMap<KeyId, Arc<KeyEntry>>>>,
-    aliases: RwLock<HashMap<Region, HashMap<AliasName, KeyId>>>,
+    generation: AtomicU64,
+    keys: RwLock<Regional<KeyId, Arc<KeyEntry>>>,
+    aliases: RwLock<Regional<AliasName, KeyId>>,
     credentials: RwLock<HashMap<String, Arc<Credential>>>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            keys: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
+            aliases: RwLock::new(Regional::new(MAX_CACHED_ALIASES)),
+            credentials: RwLock::new(HashMap::new()),
+        }
+    }
 }
 
 // A poisoned lock means a panic while holding it; the maps stay consistent (every update
@@ -60,48 +150,155 @@ macro_rules! write {
 }
 
 impl Cache {
-    pub fn key(&self, region: &Region, id: &KeyId) -> Option<Arc<KeyEntry>> {
-        read!(self.keys).get(region)?.get(id).cloned()
+    /// Read before loading from the store; pass to the matching `insert_loaded_*`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn key(&self, region: &Region, id: &KeyId) -> Option<Arc<KeyEntry>> {
+        read!(self.keys).get(region, id).cloned()
+    }
+    /// Caches the new state of a key after a durable mutation.
     pub fn put_key(&self, entry: Arc<KeyEntry>) {
-        write!(self.keys)
-            .entry(entry.meta.region.clone())
-            .or_default()
-            .insert(entry.meta.key_id, entry);
+        let mut keys = write!(self.keys);
+        self.bump();
+        keys.insert(&entry.meta.region.clone(), entry.meta.key_id, entry);
+    }
+    /// Caches a key loaded from the store, unless a mutation happened since `generation`.
+    pub fn insert_loaded_key(&self, generation: u64, entry: Arc<KeyEntry>) {
+        let mut keys = write!(self.keys);
+        if self.generation() == generation {
+            keys.insert(&entry.meta.region.clone(), entry.meta.key_id, entry);
+        }
     }
     pub fn remove_key(&self, region: &Region, id: &KeyId) {
-        if let Some(m) = write!(self.keys).get_mut(region) {
-            m.remove(id);
-        }
-        if let Some(m) = write!(self.aliases).get_mut(region) {
-            m.retain(|_, target| target != id);
-        }
+        let mut keys = write!(self.keys);
+        let mut aliases = write!(self.aliases);
+        self.bump();
+        keys.remove(region, id);
+        aliases.retain(region, |target| target != id);
     }
     pub fn alias(&self, region: &Region, name: &AliasName) -> Option<KeyId> {
-        read!(self.aliases).get(region)?.get(name).copied()
+        read!(self.aliases).get(region, name).copied()
     }
     pub fn put_alias(&self, region: &Region, name: AliasName, target: KeyId) {
-        write!(self.aliases)
-            .entry(region.clone())
-            .or_default()
-            .insert(name, target);
+        let mut aliases = write!(self.aliases);
+        self.bump();
+        aliases.insert(region, name, target);
     }
-    pub fn remove_alias(&self, region: &Region, name: &AliasName) {
-        if let Some(m) = write!(self.aliases).get_mut(region) {
-            m.remove(name);
+    pub fn insert_loaded_alias(
+        &self,
+        generation: u64,
+        region: &Region,
+        name: AliasName,
+        target: KeyId,
+    ) {
+        let mut aliases = write!(self.aliases);
+        if self.generation() == generation {
+            aliases.insert(region, name, target);
         }
     }
+    pub fn remove_alias(&self, region: &Region, name: &AliasName) {
+        let mut aliases = write!(self.aliases);
+        self.bump();
+        aliases.remove(region, name);
+    }
     pub fn clear_keys(&self) {
-        write!(self.keys).clear();
-        write!(self.aliases).clear();
+        let mut keys = write!(self.keys);
+        let mut aliases = write!(self.aliases);
+        self.bump();
+        keys.clear();
+        aliases.clear();
     }
     pub fn credential(&self, access_key_id: &str) -> Option<Arc<Credential>> {
         read!(self.credentials).get(access_key_id).cloned()
     }
-    pub fn put_credential(&self, access_key_id: String, c: Arc<Credential>) {
-        write!(self.credentials).insert(access_key_id, c);
+    pub fn insert_loaded_credential(
+        &self,
+        generation: u64,
+        access_key_id: String,
+        c: Arc<Credential>,
+    ) {
+        let mut creds = write!(self.credentials);
+        if self.generation() != generation {
+            return;
+        }
+        if creds.len() >= MAX_CACHED_CREDENTIALS {
+            creds.clear();
+        }
+        creds.insert(access_key_id, c);
     }
     pub fn remove_credential(&self, access_key_id: &str) {
-        write!(self.credentials).remove(access_key_id);
+        let mut creds = write!(self.credentials);
+        self.bump();
+        creds.remove(access_key_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(s: &str) -> Region {
+        Region::parse(s).unwrap()
+    }
+
+    fn key(n: u32) -> KeyId {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&n.to_be_bytes());
+        KeyId::from_bytes(b)
+    }
+
+    #[test]
+    fn regional_map_stays_within_capacity() {
+        let mut m: Regional<KeyId, u32> = Regional::new(10);
+        for n in 0..25 {
+            let r = if n % 2 == 0 {
+                region("us-east-1")
+            } else {
+                region("eu-west-1")
+            };
+            m.insert(&r, key(n), n);
+            assert!(m.len <= 10);
+        }
+        assert_eq!(m.len, 10);
+        // Replacing an existing entry evicts nothing.
+        let (r, k) = m
+            .by_region
+            .iter()
+            .find_map(|(r, mm)| mm.keys().next().map(|k| (r.clone(), *k)))
+            .unwrap();
+        m.insert(&r, k, 99);
+        assert_eq!(m.len, 10);
+        assert_eq!(m.get(&r, &k), Some(&99));
+        m.retain(&r, |v| *v == 99);
+        let total: usize = m.by_region.values().map(HashMap::len).sum();
+        assert_eq!(m.len, total);
+    }
+
+    #[test]
+    fn a_stale_load_never_overwrites_a_newer_mutation() {
+        let cache = Cache::default();
+        let r = region("us-east-1");
+        let name = AliasName::parse("alias/a").unwrap();
+        // A loader starts reading the store...
+        let before = cache.generation();
+        // ...a mutation commits and caches the new target...
+        cache.put_alias(&r, name.clone(), key(2));
+        cache.remove_alias(&r, &name); // and is even evicted/removed afterwards
+                                       // ...then the loader tries to cache what it read before the mutation.
+        cache.insert_loaded_alias(before, &r, name.clone(), key(1));
+        assert_eq!(
+            cache.alias(&r, &name),
+            None,
+            "stale value must not be cached"
+        );
+        // A load that started after the mutation is cached.
+        let now = cache.generation();
+        cache.insert_loaded_alias(now, &r, name.clone(), key(2));
+        assert_eq!(cache.alias(&r, &name), Some(key(2)));
     }
 }

@@ -33,6 +33,7 @@ use kagi_crypto::{Rng, SystemRng};
 use kagi_kms::{Clock, KeyId, Kms, SystemClock};
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -74,7 +75,10 @@ pub struct Server {
     /// clock so tests can move key schedules forward without invalidating signatures.
     auth_clock: Arc<dyn Clock>,
     signing_keys: sigv4::SigningKeyCache,
-    rng: SystemRng,
+    /// Random per process; request ids are this prefix plus a counter (unique without
+    /// asking the CSPRNG on every request).
+    request_id_prefix: [u8; 8],
+    request_counter: AtomicU64,
 }
 
 impl std::fmt::Debug for Server {
@@ -96,7 +100,14 @@ impl Server {
             config,
             auth_clock: Arc::new(SystemClock),
             signing_keys: sigv4::SigningKeyCache::new(),
-            rng: SystemRng::new(),
+            request_id_prefix: {
+                let mut p = [0u8; 8];
+                // Zeros only if the CSPRNG fails, which the first key operation would
+                // report anyway; ids stay unique within the process either way.
+                let _ = SystemRng::new().fill(&mut p);
+                p
+            },
+            request_counter: AtomicU64::new(0),
         }
     }
 
@@ -110,10 +121,12 @@ impl Server {
         &self.kms
     }
 
+    /// A UUID-shaped id, unique per request: the process prefix and a counter.
     fn request_id(&self) -> String {
         let mut b = [0u8; 16];
-        // A request id only needs to be unique; fall back to zeros rather than fail.
-        let _ = self.rng.fill(&mut b);
+        b[..8].copy_from_slice(&self.request_id_prefix);
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        b[8..].copy_from_slice(&n.to_be_bytes());
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         KeyId::from_bytes(b).to_string()

@@ -129,6 +129,7 @@ impl Kms {
         if let Some(c) = self.cache.credential(access_key_id) {
             return Ok(Some(c));
         }
+        let generation = self.cache.generation();
         let Some(record) = self.store.access_key(access_key_id)? else {
             return Ok(None);
         };
@@ -143,8 +144,11 @@ impl Kms {
             principal: self.principal_for(&record.user_name, access_key_id, record.admin),
             secret,
         });
-        self.cache
-            .put_credential(access_key_id.to_string(), credential.clone());
+        self.cache.insert_loaded_credential(
+            generation,
+            access_key_id.to_string(),
+            credential.clone(),
+        );
         Ok(Some(credential))
     }
 }

@@ -171,9 +171,11 @@ impl Kms {
         if let Some(id) = self.cache.alias(region, name) {
             return Ok(Some(id));
         }
+        let generation = self.cache.generation();
         let found = self.store.alias(region, name)?;
         if let Some(a) = &found {
-            self.cache.put_alias(region, a.name.clone(), a.target);
+            self.cache
+                .insert_loaded_alias(generation, region, a.name.clone(), a.target);
         }
         Ok(found.map(|a| a.target))
     }
@@ -203,11 +205,12 @@ impl Kms {
         if let Some(e) = self.cache.key(region, id) {
             return Ok(Some(e));
         }
+        let generation = self.cache.generation();
         let Some(stored) = self.store.load_key(region, id)? else {
             return Ok(None);
         };
         let entry = Arc::new(self.unwrap_stored(stored)?);
-        self.cache.put_key(entry.clone());
+        self.cache.insert_loaded_key(generation, entry.clone());
         Ok(Some(entry))
     }
 
