@@ -11,7 +11,7 @@ pub mod admin;
 pub mod root_key;
 
 use anyhow::{bail, Context, Result};
-use kagi_crypto::{RootKey, SystemRng};
+use kagi_crypto::{Rng, RootKey, SystemRng};
 use kagi_kms::{AccountId, Clock, Kms, Store, Write};
 use kagi_server::{Server, ServerConfig};
 use kagi_store::SqliteStore;
@@ -87,6 +87,10 @@ fn hex(b: &[u8]) -> String {
 impl App {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<App> {
         let rng = Arc::new(SystemRng::new());
+        // aws-lc seeds its generator on first use (tens of milliseconds of entropy
+        // gathering): do it now, so the first request after "listening" is not the one
+        // that pays.
+        rng.fill(&mut [0u8; 1]).context("the system random source failed")?;
         let (data_dir, temp_dir) = match &config.data_dir {
             Some(d) => (d.clone(), None),
             None if config.dangerous_dev_mode => {
