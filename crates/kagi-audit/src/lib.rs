@@ -1,0 +1,11 @@
+//! The audit trail (issue 4, in progress): every call to Kagi becomes one CloudTrail-format
+//! event, appended to a log that nobody can silently edit, truncate or reorder.
+//!
+//! - [`merkle`]: RFC 6962 Merkle tree hashing, inclusion and consistency proofs;
+//! - [`checkpoint`]: signed checkpoints (tree size + root hash) in signed-note form;
+//! - [`log`]: the append-only event log on disk, with group commit and crash recovery.
+//!
+//! This crate knows nothing about HTTP or KMS keys; the server turns requests into
+//! events, this crate makes them durable and provable. Not yet wired into the server.
+
+pub mod log;

@@ -1,0 +1,582 @@
+//! The append-only event log on disk, with group commit and crash recovery.
+//!
+//! Layout: `<dir>/log-<first seq, 20 digits>.seg` segment files. A segment starts with a
+//! 17-byte header `KAGILOG\0 | format 0x01 | first seq (u64 BE)`, followed by records:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | payload length n (u32 BE) |
+//! | 8 | sequence number (u64 BE), gap-free from 0 across segments |
+//! | n | payload (the event's canonical bytes) |
+//! | 32 | leaf hash: SHA-256(0x00 ‖ payload), RFC 6962's Merkle leaf hash |
+//!
+//! The leaf hash doubles as the record's checksum: recovery accepts a record only if its
+//! length, sequence number and hash all check out. An invalid record at the end of the
+//! newest segment (a crash mid-write: the group was never synced, so none of it was
+//! acknowledged) is cut off and reported in [`Recovered::truncated_bytes`]; anything wrong
+//! before that is corruption or tampering and opening fails, naming the segment and offset.
+//! Recovery alone cannot tell a torn write from a deliberate truncation of the newest
+//! records: the signed checkpoints can (a checkpoint larger than the recovered log means
+//! acknowledged events are missing), and the server must check that before serving.
+//!
+//! Writes go through one writer thread. Appends that arrive while a write is in flight are
+//! written together and share one `fdatasync`; each caller's completion runs only after
+//! its record is on stable storage. If a write or sync fails (disk full, I/O error), every
+//! append of that group fails, the partial bytes are cut off, no sequence number is used
+//! up, and [`AuditLog::is_healthy`] turns false until a later group succeeds — the log
+//! recovers by itself when the fault clears.
+//!
+//! This module stores bytes; it does not know what an event is, and it does not compute
+//! Merkle roots or checkpoints (see `merkle` and `checkpoint`).
+
+use kagi_crypto::digest::Sha256;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+const MAGIC: &[u8; 8] = b"KAGILOG\0";
+const FORMAT_V1: u8 = 1;
+const HEADER_LEN: u64 = 17;
+const RECORD_OVERHEAD: usize = 4 + 8 + 32;
+/// Largest payload accepted (an event is a few KiB; this bounds recovery's allocations).
+pub const MAX_PAYLOAD: usize = 1 << 20;
+/// A new segment starts once the current one reaches this size.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// Most appends one group commit writes.
+const MAX_GROUP: usize = 1024;
+
+/// Where a durable record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub leaf_hash: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("audit log I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("audit log corrupt in {segment} at byte {offset}: {what}")]
+    Corrupt {
+        segment: PathBuf,
+        offset: u64,
+        what: &'static str,
+    },
+    #[error("audit payload of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    #[error("the audit log is closed")]
+    Closed,
+}
+
+/// What [`AuditLog::open`] found on disk.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Leaf hashes of every record, in sequence order (to rebuild the Merkle tree).
+    pub leaf_hashes: Vec<[u8; 32]>,
+    /// Bytes cut from the end of the newest segment (a torn write), if any.
+    pub truncated_bytes: u64,
+}
+
+/// SHA-256(0x00 ‖ payload).
+pub fn leaf_hash(payload: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(&[0]);
+    h.update(payload);
+    h.finish()
+}
+
+type Completion = Box<dyn FnOnce(Result<Receipt, LogError>) + Send>;
+
+struct Job {
+    payload: Vec<u8>,
+    done: Completion,
+}
+
+/// The log. Cheap to share (`Arc`); appends from any thread.
+pub struct AuditLog {
+    jobs: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    healthy: Arc<AtomicBool>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn segment_name(first_seq: u64) -> String {
+    format!("log-{first_seq:020}.seg")
+}
+
+/// Segment files of `dir`, ordered by first sequence number.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(num) = name
+            .strip_prefix("log-")
+            .and_then(|n| n.strip_suffix(".seg"))
+        {
+            if let Ok(first) = num.parse::<u64>() {
+                found.push((first, path));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn corrupt(segment: &Path, offset: u64, what: &'static str) -> LogError {
+    LogError::Corrupt {
+        segment: segment.to_path_buf(),
+        offset,
+        what,
+    }
+}
+
+/// Reads every valid record of one segment. Returns the records' (seq, payload, hash)
+/// through `visit`, and the offset just past the last valid record together with whether
+/// the segment ended in a partial or invalid record.
+fn scan_segment(
+    path: &Path,
+    expected_first: u64,
+    mut visit: impl FnMut(u64, &[u8], [u8; 32]),
+) -> Result<(u64, u64, bool), LogError> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
+        return Err(corrupt(path, 0, "bad segment header"));
+    }
+    if bytes[8] != FORMAT_V1 {
+        return Err(corrupt(path, 8, "unknown segment format"));
+    }
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes[9..17]);
+    if u64::from_be_bytes(first) != expected_first {
+        return Err(corrupt(
+            path,
+            9,
+            "segment's first sequence number does not match its name",
+        ));
+    }
+    let mut pos = HEADER_LEN as usize;
+    let mut next_seq = expected_first;
+    loop {
+        if pos == bytes.len() {
+            return Ok((pos as u64, next_seq, false));
+        }
+        let rest = &bytes[pos..];
+        if rest.len() < 12 {
+            return Ok((pos as u64, next_seq, true));
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&rest[4..12]);
+        let seq = u64::from_be_bytes(seq);
+        if len > MAX_PAYLOAD || rest.len() < RECORD_OVERHEAD + len {
+            return Ok((pos as u64, next_seq, true));
+        }
+        let payload = &rest[12..12 + len];
+        let mut stored = [0u8; 32];
+        stored.copy_from_slice(&rest[12 + len..12 + len + 32]);
+        if seq != next_seq || leaf_hash(payload) != stored {
+            return Ok((pos as u64, next_seq, true));
+        }
+        visit(seq, payload, stored);
+        next_seq += 1;
+        pos += RECORD_OVERHEAD + len;
+    }
+}
+
+fn create_segment(dir: &Path, first_seq: u64) -> Result<File, LogError> {
+    let path = dir.join(segment_name(first_seq));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let mut header = Vec::with_capacity(HEADER_LEN as usize);
+    header.extend_from_slice(MAGIC);
+    header.push(FORMAT_V1);
+    header.extend_from_slice(&first_seq.to_be_bytes());
+    f.write_all(&header)?;
+    f.sync_all()?;
+    File::open(dir)?.sync_all()?;
+    Ok(f)
+}
+
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    /// Offset just past the last durable record of `file`.
+    len: u64,
+    next_seq: u64,
+    segment_bytes: u64,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log in `dir`, checks every record, cuts a torn tail
+    /// from the newest segment, and starts the writer.
+    pub fn open(dir: &Path) -> Result<(Self, Recovered), LogError> {
+        Self::open_with_segment_size(dir, DEFAULT_SEGMENT_BYTES)
+    }
+
+    pub fn open_with_segment_size(
+        dir: &Path,
+        segment_bytes: u64,
+    ) -> Result<(Self, Recovered), LogError> {
+        std::fs::create_dir_all(dir)?;
+        let segs = segments(dir)?;
+        let mut recovered = Recovered::default();
+        let mut next_seq = 0u64;
+        let mut tail: Option<(PathBuf, u64)> = None;
+        for (i, (first, path)) in segs.iter().enumerate() {
+            if *first != next_seq {
+                return Err(corrupt(
+                    path,
+                    0,
+                    "segments do not continue each other (missing or extra records)",
+                ));
+            }
+            let (end, after, partial) =
+                scan_segment(path, *first, |_, _, h| recovered.leaf_hashes.push(h))?;
+            let last = i + 1 == segs.len();
+            if partial && !last {
+                return Err(corrupt(path, end, "invalid record inside a sealed segment"));
+            }
+            if partial {
+                let size = std::fs::metadata(path)?.len();
+                recovered.truncated_bytes = size - end;
+                let f = OpenOptions::new().write(true).open(path)?;
+                f.set_len(end)?;
+                f.sync_all()?;
+            }
+            next_seq = after;
+            tail = Some((path.clone(), end));
+        }
+        let (file, len) = match tail {
+            Some((path, end)) => {
+                let mut f = OpenOptions::new().write(true).open(path)?;
+                f.seek(SeekFrom::Start(end))?;
+                (f, end)
+            }
+            None => (create_segment(dir, 0)?, HEADER_LEN),
+        };
+        let writer = Writer {
+            dir: dir.to_path_buf(),
+            file,
+            len,
+            next_seq,
+            segment_bytes,
+        };
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (tx, rx) = mpsc::channel::<Job>();
+        let h = healthy.clone();
+        let handle = std::thread::Builder::new()
+            .name("kagi-audit-writer".into())
+            .spawn(move || writer_loop(writer, rx, h))?;
+        Ok((
+            Self {
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                healthy,
+                dir: dir.to_path_buf(),
+            },
+            recovered,
+        ))
+    }
+
+    /// False after a failed write until a later write succeeds. Callers that must not serve
+    /// unaudited refuse requests while it is false.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Queues `payload`; `done` runs on the writer thread once the record is durable (or
+    /// the write failed). Never blocks on I/O.
+    pub fn append_with(
+        &self,
+        payload: Vec<u8>,
+        done: impl FnOnce(Result<Receipt, LogError>) + Send + 'static,
+    ) {
+        if payload.len() > MAX_PAYLOAD {
+            return done(Err(LogError::TooLarge(payload.len())));
+        }
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sender) = jobs.as_ref() else {
+            drop(jobs);
+            return done(Err(LogError::Closed));
+        };
+        let job = Job {
+            payload,
+            done: Box::new(done),
+        };
+        if let Err(mpsc::SendError(job)) = sender.send(job) {
+            (job.done)(Err(LogError::Closed));
+        }
+    }
+
+    /// Appends and waits until the record is durable.
+    pub fn append(&self, payload: Vec<u8>) -> Result<Receipt, LogError> {
+        let (tx, rx) = mpsc::channel();
+        self.append_with(payload, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().map_err(|_| LogError::Closed)?
+    }
+
+    /// Every record from `from_seq` on, in order, as (seq, payload).
+    pub fn read_from(&self, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
+        read_dir_from(&self.dir, from_seq)
+    }
+
+    /// Stops the writer after it has finished everything already queued.
+    pub fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Reads the records of a log directory (no writer needed: the offline verifier uses it).
+pub fn read_dir_from(dir: &Path, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
+    let segs = segments(dir)?;
+    let mut out = Vec::new();
+    for (i, (first, path)) in segs.iter().enumerate() {
+        let next_first = segs.get(i + 1).map(|(f, _)| *f);
+        if next_first.is_some_and(|n| n <= from_seq) {
+            continue;
+        }
+        scan_segment(path, *first, |seq, payload, _| {
+            if seq >= from_seq {
+                out.push((seq, payload.to_vec()));
+            }
+        })?;
+    }
+    Ok(out)
+}
+
+fn writer_loop(mut w: Writer, jobs: Receiver<Job>, healthy: Arc<AtomicBool>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        match w.write_group(&group) {
+            Ok(receipts) => {
+                healthy.store(true, Ordering::SeqCst);
+                for (job, r) in group.into_iter().zip(receipts) {
+                    (job.done)(Ok(r));
+                }
+            }
+            Err(e) => {
+                healthy.store(false, Ordering::SeqCst);
+                let msg = e.to_string();
+                for job in group {
+                    (job.done)(Err(LogError::Io(std::io::Error::other(msg.clone()))));
+                }
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// Writes the group's records and syncs them; on failure, cuts the file back to its
+    /// last durable length so no partial record stays behind.
+    fn write_group(&mut self, group: &[Job]) -> Result<Vec<Receipt>, LogError> {
+        if self.len >= self.segment_bytes {
+            self.file = create_segment(&self.dir, self.next_seq)?;
+            self.len = HEADER_LEN;
+        }
+        let mut buf = Vec::with_capacity(
+            group
+                .iter()
+                .map(|j| j.payload.len() + RECORD_OVERHEAD)
+                .sum(),
+        );
+        let mut receipts = Vec::with_capacity(group.len());
+        for (i, job) in group.iter().enumerate() {
+            let seq = self.next_seq + i as u64;
+            let hash = leaf_hash(&job.payload);
+            buf.extend_from_slice(&(job.payload.len() as u32).to_be_bytes());
+            buf.extend_from_slice(&seq.to_be_bytes());
+            buf.extend_from_slice(&job.payload);
+            buf.extend_from_slice(&hash);
+            receipts.push(Receipt {
+                seq,
+                leaf_hash: hash,
+            });
+        }
+        let result = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = result {
+            // Best effort: if even this fails, recovery at the next start cuts the tail.
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
+            return Err(e.into());
+        }
+        self.len += buf.len() as u64;
+        self.next_seq += group.len() as u64;
+        Ok(receipts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(i: u64) -> Vec<u8> {
+        format!("{{\"event\":{i}}}").into_bytes()
+    }
+
+    #[test]
+    fn appends_are_gap_free_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, rec) = AuditLog::open(dir.path()).unwrap();
+        assert!(rec.leaf_hashes.is_empty());
+        for i in 0..10 {
+            let r = log.append(payload(i)).unwrap();
+            assert_eq!(r.seq, i);
+            assert_eq!(r.leaf_hash, leaf_hash(&payload(i)));
+        }
+        drop(log);
+        let (log, rec) = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(rec.leaf_hashes.len(), 10);
+        assert_eq!(rec.truncated_bytes, 0);
+        assert_eq!(log.append(payload(10)).unwrap().seq, 10);
+        let all = log.read_from(0).unwrap();
+        assert_eq!(all.len(), 11);
+        assert!(all
+            .iter()
+            .enumerate()
+            .all(|(i, (s, p))| *s == i as u64 && *p == payload(i as u64)));
+        assert_eq!(log.read_from(7).unwrap().first().map(|r| r.0), Some(7));
+    }
+
+    #[test]
+    fn concurrent_appends_get_distinct_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path()).unwrap();
+        let log = Arc::new(log);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|i| log.append(payload(t * 100 + i)).unwrap().seq)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seqs: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        seqs.sort();
+        assert_eq!(seqs, (0..400).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn segments_roll_over_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        for i in 0..30 {
+            log.append(payload(i)).unwrap();
+        }
+        drop(log);
+        assert!(segments(dir.path()).unwrap().len() > 3);
+        let (log, rec) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        assert_eq!(rec.leaf_hashes.len(), 30);
+        let seqs: Vec<u64> = log
+            .read_from(13)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(seqs, (13..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_the_log_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path()).unwrap();
+        for i in 0..5 {
+            log.append(payload(i)).unwrap();
+        }
+        drop(log);
+        let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
+        // A crash mid-write: half a record at the end.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 5, b'{'])
+            .unwrap();
+        drop(f);
+        let (log, rec) = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(rec.leaf_hashes.len(), 5);
+        assert_eq!(rec.truncated_bytes, 13);
+        assert_eq!(log.append(payload(5)).unwrap().seq, 5);
+    }
+
+    #[test]
+    fn tampering_inside_a_sealed_segment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        for i in 0..30 {
+            log.append(payload(i)).unwrap();
+        }
+        drop(log);
+        let (_, first) = segments(dir.path()).unwrap().remove(0);
+        let mut bytes = std::fs::read(&first).unwrap();
+        let at = HEADER_LEN as usize + 14;
+        bytes[at] ^= 1;
+        std::fs::write(&first, &bytes).unwrap();
+        let err = AuditLog::open_with_segment_size(dir.path(), 200).unwrap_err();
+        assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_deleted_segment_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        for i in 0..30 {
+            log.append(payload(i)).unwrap();
+        }
+        drop(log);
+        let (_, second) = segments(dir.path()).unwrap().remove(1);
+        std::fs::remove_file(second).unwrap();
+        let err = AuditLog::open_with_segment_size(dir.path(), 200).unwrap_err();
+        assert!(err.to_string().contains("do not continue"), "{err}");
+    }
+
+    #[test]
+    fn oversized_payloads_are_refused_without_a_sequence_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path()).unwrap();
+        assert!(matches!(
+            log.append(vec![0; MAX_PAYLOAD + 1]),
+            Err(LogError::TooLarge(_))
+        ));
+        assert_eq!(log.append(payload(0)).unwrap().seq, 0);
+    }
+}
