@@ -6,7 +6,8 @@
 //! - [`digest`]: SHA-256, HMAC-SHA-256 and constant-time comparison (for SigV4);
 //! - [`root`]: the root key and the versioned "wrapped secret" format used for everything
 //!   Kagi keeps on disk under it (backing keys, access-key secrets);
-//! - [`blob`]: the versioned, self-describing ciphertext blob returned by `Encrypt`.
+//! - [`blob`]: the versioned, self-describing ciphertext blob returned by `Encrypt`;
+//! - [`sign`]: Ed25519 signing keys and verification (the audit log's checkpoints).
 //!
 //! It deliberately knows nothing about KMS keys, states, stores or HTTP.
 
@@ -15,11 +16,13 @@ pub mod digest;
 pub mod rng;
 pub mod root;
 pub mod secret;
+pub mod sign;
 
 pub use blob::{BackingKey, BlobHeader, CiphertextBlob};
 pub use rng::{DeterministicRng, Rng, SystemRng};
 pub use root::RootKey;
 pub use secret::{SecretBytes, SECRET_KEY_LEN};
+pub use sign::{verify_ed25519, Ed25519SigningKey};
 
 /// Why a cryptographic operation failed. The variants carry no secret data.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
