@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole test suite, in stages.
 //!
-//! 1. `cargo test --workspace` (skipped with `--python-only`);
+//! 1. `cargo test --workspace --all-features` (all features: the fuzzing entry points are
+//!    tested too; skipped with `--python-only`);
 //! 2. `cargo build -p kagi`, then the binary is found in the target dir
 //!    (`$CARGO_TARGET_DIR`, else `<root>/target`);
 //! 3. a Python venv with `tests/python/requirements.txt` installed: `$KAGI_VENV`, else
@@ -98,14 +99,14 @@ pub fn run(args: &[String]) -> Result<()> {
 
 fn run_stages(options: &Options, root: &Path, summary: &mut Summary) -> Result<()> {
     if options.python_only {
-        println!("xtask test: [skip] cargo test --workspace (--python-only)");
+        println!("xtask test: [skip] cargo test --workspace --all-features (--python-only)");
     } else {
-        stage(summary, "cargo test --workspace", || {
+        stage(summary, "cargo test --workspace --all-features", || {
             let status = cargo(root)
-                .args(["test", "--workspace"])
+                .args(["test", "--workspace", "--all-features"])
                 .status()
                 .context("running cargo test")?;
-            check(status, "cargo test --workspace")?;
+            check(status, "cargo test --workspace --all-features")?;
             Ok(String::new())
         })?;
     }

@@ -90,7 +90,8 @@ impl App {
         // aws-lc seeds its generator on first use (tens of milliseconds of entropy
         // gathering): do it now, so the first request after "listening" is not the one
         // that pays.
-        rng.fill(&mut [0u8; 1]).context("the system random source failed")?;
+        rng.fill(&mut [0u8; 1])
+            .context("the system random source failed")?;
         let (data_dir, temp_dir) = match &config.data_dir {
             Some(d) => (d.clone(), None),
             None if config.dangerous_dev_mode => {
