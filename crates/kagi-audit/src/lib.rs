@@ -9,3 +9,4 @@
 //! events, this crate makes them durable and provable. Not yet wired into the server.
 
 pub mod log;
+pub mod merkle;
