@@ -8,5 +8,6 @@
 //! This crate knows nothing about HTTP or KMS keys; the server turns requests into
 //! events, this crate makes them durable and provable. Not yet wired into the server.
 
+pub mod checkpoint;
 pub mod log;
 pub mod merkle;
