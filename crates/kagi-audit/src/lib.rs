@@ -1,6 +1,7 @@
 //! The audit trail (issue 4, in progress): every call to Kagi becomes one CloudTrail-format
 //! event, appended to a log that nobody can silently edit, truncate or reorder.
 //!
+//! - [`event`]: the CloudTrail record (eventVersion 1.11) and its canonical bytes;
 //! - [`merkle`]: RFC 6962 Merkle tree hashing, inclusion and consistency proofs;
 //! - [`checkpoint`]: signed checkpoints (tree size + root hash) in signed-note form;
 //! - [`log`]: the append-only event log on disk, with group commit and crash recovery.
@@ -9,5 +10,6 @@
 //! events, this crate makes them durable and provable. Not yet wired into the server.
 
 pub mod checkpoint;
+pub mod event;
 pub mod log;
 pub mod merkle;
