@@ -1454,3 +1454,34 @@ fn offset_markers_out_of_range_are_invalid() {
         .unwrap();
     assert!(page.rotations.is_empty() && page.next_marker.is_none());
 }
+
+#[test]
+fn page_sizes_are_capped_at_the_documented_maximums() {
+    let f = Fixture::new();
+    let key = f.create_key();
+    for n in 0..120 {
+        f.kms
+            .create_alias(&f.east, &format!("alias/cap-{n:03}"), &key)
+            .unwrap();
+    }
+    // ListAliases: default 50, at most 100 per page even when more is asked for.
+    let default = f.kms.list_aliases(&f.east, None, None, None).unwrap();
+    assert_eq!(default.aliases.len(), 50);
+    let asked = f.kms.list_aliases(&f.east, None, Some(1000), None).unwrap();
+    assert_eq!(asked.aliases.len(), 100);
+    assert!(asked.next_marker.is_some());
+    // ListResourceTags: at most 50 per page.
+    let tags: Vec<Tag> = (0..50)
+        .map(|n| Tag {
+            key: format!("k{n}"),
+            value: "v".into(),
+        })
+        .collect();
+    f.kms.tag_resource(&f.east, &key, tags).unwrap();
+    let page = f
+        .kms
+        .list_resource_tags(&f.east, &key, Some(1000), None)
+        .unwrap();
+    assert_eq!(page.tags.len(), 50);
+    assert!(page.next_marker.is_none());
+}

@@ -122,7 +122,7 @@ impl Kms {
         marker: Option<&str>,
     ) -> Result<ListAliasesResponse, KmsError> {
         // AWS: "If you do not include a value [for Limit], it defaults to 50."
-        let limit = page_limit(Some(limit.unwrap_or(50)))?;
+        let limit = page_limit(limit, 50, 100)?;
         let after = parse_marker(marker, |m| AliasName::parse(m).ok())?;
         let target = match key_id {
             Some(k) => Some(self.resolve(caller, k, Aliases::Refused)?.meta.key_id),

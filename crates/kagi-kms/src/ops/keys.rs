@@ -259,7 +259,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> Result<ListKeysResponse, KmsError> {
-        let limit = page_limit(limit)?;
+        let limit = page_limit(limit, 100, 1000)?;
         let after = parse_marker(marker, KeyId::parse)?;
         let mut ids = self
             .store

@@ -315,9 +315,18 @@ pub(crate) fn parse_marker<T>(
     }
 }
 
-/// `Limit` parameters: 1–1000, default 100 (AWS's ListKeys/ListAliases bounds).
-pub(crate) fn page_limit(limit: Option<i64>) -> Result<usize, KmsError> {
-    let l = limit.unwrap_or(100);
+/// A `Limit` parameter: validated against the API model's range (1–1000), defaulted, and
+/// capped at the operation's documented page size. AWS documents smaller maximums for some
+/// operations (ListAliases 100, ListResourceTags 50) while its model accepts up to 1000;
+/// KMS "might return fewer" items than asked, so larger values are capped, not refused.
+pub(crate) fn page_limit(
+    limit: Option<i64>,
+    default: usize,
+    max_page: usize,
+) -> Result<usize, KmsError> {
+    let Some(l) = limit else {
+        return Ok(default);
+    };
     check_range("limit", l, 1, 1000)?;
-    Ok(l as usize)
+    Ok((l as usize).min(max_page))
 }

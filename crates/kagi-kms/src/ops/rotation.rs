@@ -164,7 +164,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> Result<ListRotationsResponse, KmsError> {
-        let limit = page_limit(limit)?;
+        let limit = page_limit(limit, 100, 1000)?;
         let e = self.resolve(caller, key_id, Aliases::Refused)?;
         let all: Vec<RotationEntry> = e
             .versions

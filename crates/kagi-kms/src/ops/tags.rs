@@ -93,7 +93,7 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> Result<ListTagsResponse, KmsError> {
-        let limit = page_limit(limit.map(|l| l.min(50)))?;
+        let limit = page_limit(limit, 50, 50)?;
         let key = self.resolve(caller, key_id, Aliases::Refused)?;
         let all = &key.meta.tags;
         // A marker is an offset this operation handed out; one past the end is not one.
