@@ -44,8 +44,9 @@ pub const KMS_KEY_RESOURCE_TYPE: &str = "AWS::KMS::Key";
 /// One CloudTrail record. Construct it field by field (the server's `audit` module does)
 /// and serialise it with [`CloudTrailEvent::canonical_bytes`].
 ///
-/// Invariants the builder keeps and [`CloudTrailEvent::parse`] accepts whatever a reader
-/// finds: `event_version` is [`EVENT_VERSION`] for events Kagi writes.
+/// Fields are public because an event is plain data. Events Kagi writes have
+/// `event_version` [`EVENT_VERSION`]; [`CloudTrailEvent::parse`] does not check that, so a
+/// reader sees whatever version the log holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudTrailEvent {
