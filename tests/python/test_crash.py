@@ -12,8 +12,9 @@ from aws_clients import kms_client
 from conftest import REGION
 
 WORKERS = 8
-KILL_AFTER_S = 1.5
-MAX_ITERATIONS = 500  # per worker; the kill normally comes first
+WARMUP_KEYS = 2 * WORKERS  # acknowledged keys before the kill: every worker is under way
+LOAD_AFTER_WARMUP_S = 0.5
+MAX_ITERATIONS = 2000  # per worker; the kill comes first
 
 
 @pytest.fixture
@@ -30,9 +31,13 @@ def test_acknowledged_writes_survive_kill_9(start_kagi, data_dir):
     acked_aliases: list[tuple[str, str]] = []
     acked_rotations: list[str] = []
     lock = threading.Lock()
+    killed = threading.Event()
+    errors_before_kill: list[str] = []
+    # Clients are built up front: building one loads botocore's models, which is slow.
+    clients = [kms_client(endpoint, REGION, creds) for _ in range(WORKERS)]
 
     def worker(n: int) -> None:
-        kms = kms_client(endpoint, REGION, creds)
+        kms = clients[n]
         for i in range(MAX_ITERATIONS):
             try:
                 key_id = kms.create_key(Description=f"crash-{n}-{i}")["KeyMetadata"]["KeyId"]
@@ -51,13 +56,20 @@ def test_acknowledged_writes_survive_kill_9(start_kagi, data_dir):
                     kms.rotate_key_on_demand(KeyId=key_id)
                     with lock:
                         acked_rotations.append(key_id)
-            except Exception:  # the server died under us: stop, keep what was acknowledged
+            except Exception as e:  # after the kill: stop, keep what was acknowledged
+                if not killed.is_set():
+                    with lock:
+                        errors_before_kill.append(f"worker {n}: {e!r}")
                 return
 
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(WORKERS)]
     for t in threads:
         t.start()
-    time.sleep(KILL_AFTER_S)
+    deadline = time.monotonic() + 60
+    while len(acked_keys) < WARMUP_KEYS and time.monotonic() < deadline and not errors_before_kill:
+        time.sleep(0.05)
+    time.sleep(LOAD_AFTER_WARMUP_S)
+    killed.set()
     first.kill()  # SIGKILL: no graceful shutdown, no flush
     for t in threads:
         t.join(30)
@@ -66,7 +78,8 @@ def test_acknowledged_writes_survive_kill_9(start_kagi, data_dir):
     with lock:
         keys, ciphertexts = list(acked_keys), list(acked_ciphertexts)
         aliases, rotations = list(acked_aliases), list(acked_rotations)
-    assert len(keys) >= WORKERS, f"too little load before the kill: {len(keys)} keys"
+    assert not errors_before_kill, errors_before_kill
+    assert len(keys) >= WARMUP_KEYS, f"too little load before the kill: {len(keys)} keys"
 
     second = start_kagi(data_dir=data_dir)
     kms = kms_client(second.endpoint, REGION, creds)

@@ -19,10 +19,15 @@ fn main() -> Result<()> {
     }
 }
 
-/// The workspace root (xtask lives one level below it).
+/// The workspace root (xtask lives one level below it). Read at run time: `cargo run` sets
+/// `CARGO_MANIFEST_DIR` for the process, whereas the compile-time value would point at
+/// whichever checkout last built xtask into a shared target directory.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
-        .expect("xtask is inside the workspace") // invariant: CARGO_MANIFEST_DIR is <root>/xtask
+        .expect("xtask is inside the workspace") // invariant: the manifest dir is <root>/xtask
         .to_path_buf()
 }
