@@ -6,6 +6,7 @@
 
 mod bench;
 mod test;
+mod tidy;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;

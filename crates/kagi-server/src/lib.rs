@@ -13,6 +13,7 @@
 //! It holds no domain logic: validation beyond JSON shape, key states and crypto are the
 //! domain's.
 
+pub mod admin_client;
 pub mod audit;
 pub mod auth;
 pub mod error;

@@ -1,19 +1,9 @@
-//! `kagi admin`: a small client for the server's `KagiAdmin.*` API, signed with SigV4
-//! (service `kagi`) using an admin access key.
+//! Credentials for `kagi admin`: read from the AWS shared-credentials file that
+//! `kagi serve` writes on first start. The HTTP client itself is
+//! `kagi_server::admin_client` (the only crate that knows HTTP).
 
-use anyhow::{anyhow, bail, Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use anyhow::{bail, Context, Result};
 use kagi_crypto::SecretBytes;
-use std::time::SystemTime;
-
-/// Where to send admin calls and as whom.
-#[derive(Debug)]
-pub struct AdminClient {
-    pub endpoint: String,
-    pub region: String,
-    pub credentials: sigv4::Credentials,
-}
 
 /// Reads `aws_access_key_id` / `aws_secret_access_key` from the `[default]` profile of an
 /// AWS shared-credentials file (the one `kagi serve` writes on first start).
@@ -45,60 +35,5 @@ pub fn credentials_from_file(path: &std::path::Path) -> Result<sigv4::Credential
     match (id, secret) {
         (Some(id), Some(secret)) => Ok(sigv4::Credentials::new(id, secret)),
         _ => bail!("{} has no [default] profile with both keys", path.display()),
-    }
-}
-
-impl AdminClient {
-    /// Calls `KagiAdmin.<operation>` with a JSON body; returns the JSON response.
-    pub async fn call(
-        &self,
-        operation: &str,
-        body: serde_json::Value,
-    ) -> Result<serde_json::Value> {
-        let uri: http::Uri = self.endpoint.parse().context("invalid endpoint URL")?;
-        if uri.scheme_str() != Some("http") {
-            bail!("only http:// endpoints are supported by kagi admin");
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| anyhow!("endpoint has no host"))?
-            .clone();
-        let body = serde_json::to_vec(&body)?;
-        let req = http::Request::builder()
-            .method("POST")
-            .uri("/")
-            .header("host", authority.as_str())
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("KagiAdmin.{operation}"))
-            .body(())?;
-        let (mut parts, ()) = req.into_parts();
-        sigv4::sign(
-            &mut parts,
-            &body,
-            &self.credentials,
-            &self.region,
-            "kagi",
-            SystemTime::now(),
-        )?;
-        let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
-        let stream = tokio::net::TcpStream::connect(authority.as_str())
-            .await
-            .with_context(|| format!("connecting to {authority}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        let resp = sender.send_request(req).await?;
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).context("the server's answer is not JSON")?;
-        if !status.is_success() {
-            bail!(
-                "{}: {}",
-                value["__type"].as_str().unwrap_or("error"),
-                value["message"].as_str().unwrap_or("")
-            );
-        }
-        Ok(value)
     }
 }

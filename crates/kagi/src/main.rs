@@ -2,9 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kagi::admin::{credentials_from_file, AdminClient};
+use kagi::admin::credentials_from_file;
 use kagi::{App, Config, DEFAULT_LISTEN, DEFAULT_REGION};
 use kagi_kms::SystemClock;
+use kagi_server::admin_client::AdminClient;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -739,7 +739,7 @@ async fn authentication_errors() {
     );
 
     // Access keys made with `kagi admin` work at once and stop working when disabled.
-    let admin = kagi::admin::AdminClient {
+    let admin = kagi_server::admin_client::AdminClient {
         endpoint: server.endpoint.clone(),
         region: REGION.into(),
         credentials: sigv4::Credentials::new(
@@ -771,7 +771,7 @@ async fn authentication_errors() {
         "list shows ids, never secrets"
     );
     // alice is not an admin.
-    let as_alice = kagi::admin::AdminClient {
+    let as_alice = kagi_server::admin_client::AdminClient {
         endpoint: server.endpoint.clone(),
         region: REGION.into(),
         credentials: sigv4::Credentials::new(

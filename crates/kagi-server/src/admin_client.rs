@@ -1,0 +1,94 @@
+//! The client side of Kagi's administration API (`KagiAdmin.*`), used by `kagi admin`
+//! and by tests: one SigV4-signed (service `kagi`) JSON request per call over plain HTTP/1.1.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::time::SystemTime;
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminClientError {
+    #[error("invalid endpoint {0:?}: only http://host:port is supported")]
+    Endpoint(String),
+    #[error("connecting to {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        source: std::io::Error,
+    },
+    #[error("signing the request: {0}")]
+    Sign(#[from] sigv4::SignError),
+    #[error("HTTP: {0}")]
+    Http(String),
+    #[error("the server's answer is not JSON")]
+    NotJson,
+    /// The server answered with an AWS-shaped error.
+    #[error("{code}: {message}")]
+    Api { code: String, message: String },
+}
+
+/// Where to send admin calls and as whom.
+#[derive(Debug)]
+pub struct AdminClient {
+    pub endpoint: String,
+    pub region: String,
+    pub credentials: sigv4::Credentials,
+}
+
+impl AdminClient {
+    /// Calls `KagiAdmin.<operation>` with a JSON body; returns the JSON response.
+    pub async fn call(
+        &self,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, AdminClientError> {
+        let bad_endpoint = || AdminClientError::Endpoint(self.endpoint.clone());
+        let uri: http::Uri = self.endpoint.parse().map_err(|_| bad_endpoint())?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad_endpoint());
+        }
+        let authority = uri.authority().ok_or_else(bad_endpoint)?.clone();
+        let body = serde_json::to_vec(&body).map_err(|_| AdminClientError::NotJson)?;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", authority.as_str())
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("KagiAdmin.{operation}"))
+            .body(())
+            .map_err(|e| AdminClientError::Http(e.to_string()))?;
+        let (mut parts, ()) = req.into_parts();
+        sigv4::sign(
+            &mut parts,
+            &body,
+            &self.credentials,
+            &self.region,
+            "kagi",
+            SystemTime::now(),
+        )?;
+        let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        let stream = tokio::net::TcpStream::connect(authority.as_str())
+            .await
+            .map_err(|source| AdminClientError::Connect {
+                endpoint: self.endpoint.clone(),
+                source,
+            })?;
+        let http = |e: hyper::Error| AdminClientError::Http(e.to_string());
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(http)?;
+        tokio::spawn(conn);
+        let resp = sender.send_request(req).await.map_err(http)?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.map_err(http)?.to_bytes();
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| AdminClientError::NotJson)?;
+        if !status.is_success() {
+            return Err(AdminClientError::Api {
+                code: value["__type"].as_str().unwrap_or("error").to_string(),
+                message: value["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        Ok(value)
+    }
+}
