@@ -9,8 +9,9 @@
 //! - each record's framing (length, sequence number, payload, leaf hash); an unreadable
 //!   end of a segment is reported with its offset and length;
 //! - that sequence numbers run gap-free from 0 across all segments: missing records
-//!   (deleted records or segments), records that come after higher ones (reordering) and
-//!   records whose number was already used (insertions, duplicates) are told apart;
+//!   (deleted records or segments), records that come after higher ones (reordering),
+//!   records whose number was already used (insertions, duplicates) and a single altered
+//!   number (the number is outside the leaf hash) are told apart;
 //! - each record's stored leaf hash against `SHA-256(0x00 ‖ payload)`;
 //! - optionally ([`Options::parse_events`]) that each payload parses as a
 //!   [`CloudTrailEvent`];
@@ -109,6 +110,13 @@ pub enum Problem {
     MissingRecords { at: Location, first: u64, last: u64 },
     /// Record `seq` comes after record `after`: the records were reordered.
     Reordered { at: Location, seq: u64, after: u64 },
+    /// A record in the right place whose sequence number was altered (the records before
+    /// and after it are numbered `expected - 1` and `expected + 1`).
+    WrongSequenceNumber {
+        at: Location,
+        seq: u64,
+        expected: u64,
+    },
     /// A record whose sequence number was already used: an inserted or duplicated record.
     UnexpectedRecord {
         at: Location,
@@ -192,6 +200,11 @@ impl fmt::Display for Problem {
                     "{at}: record {seq} comes after record {after} (reordered)"
                 )
             }
+            Problem::WrongSequenceNumber { at, seq, expected } => write!(
+                f,
+                "{at}: the record in the place of record {expected} is numbered {seq} \
+                 (its sequence number was altered)"
+            ),
             Problem::UnexpectedRecord { at, seq, expected } => write!(
                 f,
                 "{at}: record number {seq} where {expected} was expected; \
@@ -312,20 +325,38 @@ impl Frontier {
 
 /// Sequence-number bookkeeping: the next number expected, and the numbers skipped so far
 /// (so that a skipped number appearing later reads as reordering, not insertion).
+///
+/// A record numbered above the expected number is decided one record later: if the next
+/// record carries the number right after the expected one, only that record's number was
+/// altered (the sequence number is outside the leaf hash), and one problem says so
+/// instead of a gap followed by every later record reading as reordered.
 #[derive(Debug, Default)]
 struct Sequence {
     expected: u64,
     /// Skipped ranges: first -> (last, where the skip was noticed).
     missing: BTreeMap<u64, (u64, Location)>,
+    /// A record numbered above `expected`, not yet decided.
+    ahead: Option<(u64, Location)>,
 }
 
 impl Sequence {
     fn record(&mut self, seq: u64, at: &Location, problems: &mut Vec<Problem>) {
+        if let Some((ahead, ahead_at)) = self.ahead.take() {
+            if Some(seq) == self.expected.checked_add(1) {
+                problems.push(Problem::WrongSequenceNumber {
+                    at: ahead_at,
+                    seq: ahead,
+                    expected: self.expected,
+                });
+                self.expected = seq;
+            } else {
+                self.skip_to(ahead, ahead_at);
+            }
+        }
         if seq == self.expected {
             self.expected = seq.saturating_add(1);
         } else if seq > self.expected {
-            self.missing.insert(self.expected, (seq - 1, at.clone()));
-            self.expected = seq.saturating_add(1);
+            self.ahead = Some((seq, at.clone()));
         } else if let Some((&first, &(last, _))) = self
             .missing
             .range(..=seq)
@@ -351,6 +382,19 @@ impl Sequence {
                 seq,
                 expected: self.expected,
             });
+        }
+    }
+
+    /// Records `expected..seq` were skipped; `seq` was read at `at`.
+    fn skip_to(&mut self, seq: u64, at: Location) {
+        self.missing.insert(self.expected, (seq - 1, at));
+        self.expected = seq.saturating_add(1);
+    }
+
+    /// The end of the log: an undecided record ahead is a gap.
+    fn finish(&mut self) {
+        if let Some((ahead, at)) = self.ahead.take() {
+            self.skip_to(ahead, at);
         }
     }
 }
@@ -593,6 +637,7 @@ impl Verifier {
     }
 
     fn finish(mut self) -> Report {
+        self.sequence.finish();
         // Skipped numbers that never turned up are missing.
         for (first, (last, at)) in std::mem::take(&mut self.sequence.missing) {
             self.report
@@ -872,6 +917,40 @@ mod tests {
                 Problem::MissingRecords { .. }
             ]
         ));
+    }
+
+    #[test]
+    fn an_altered_sequence_number_is_one_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = write_log(dir.path(), 20, 3000);
+        let (first, mut records) = read_segment(&segs[1]);
+        records[1].0 = 1 << 40;
+        write_segment(&segs[1], first, &records);
+        let report = verify(dir.path(), &Signer::new(1), 20);
+        assert_eq!(
+            report.problems,
+            vec![Problem::WrongSequenceNumber {
+                at: at(&segs[1], offset_of(&records, 1)),
+                seq: 1 << 40,
+                expected: first + 1
+            }],
+            "{report}"
+        );
+        // The last record of a segment, decided by the first of the next.
+        let (first, mut records) = read_segment(&segs[2]);
+        let last = records.len() - 1;
+        records[last].0 += 7;
+        write_segment(&segs[2], first, &records);
+        let report = verify(dir.path(), &Signer::new(1), 20);
+        assert_eq!(report.problems.len(), 2, "{report}");
+        assert_eq!(
+            report.problems[1],
+            Problem::WrongSequenceNumber {
+                at: at(&segs[2], offset_of(&records, last)),
+                seq: first + last as u64 + 7,
+                expected: first + last as u64
+            }
+        );
     }
 
     #[test]
