@@ -4,7 +4,8 @@
 //! - [`event`]: the CloudTrail record (eventVersion 1.11) and its canonical bytes;
 //! - [`merkle`]: RFC 6962 Merkle tree hashing, inclusion and consistency proofs;
 //! - [`checkpoint`]: signed checkpoints (tree size + root hash) in signed-note form;
-//! - [`log`]: the append-only event log on disk, with group commit and crash recovery.
+//! - [`log`]: the append-only event log on disk, with group commit and crash recovery;
+//! - [`verify`]: the offline verifier of a copied log directory against a pinned checkpoint.
 //!
 //! This crate knows nothing about HTTP or KMS keys; the server turns requests into
 //! events, this crate makes them durable and provable. Not yet wired into the server.
