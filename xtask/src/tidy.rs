@@ -57,6 +57,7 @@ mod tests {
             "serde",
             "serde_json",
             "rusqlite",
+            "postgres",
             "axum",
             "sqlx",
         ] {
@@ -81,6 +82,9 @@ mod tests {
 
     #[test]
     fn only_the_store_knows_sql() {
-        assert_eq!(users_of(&dependencies(), "rusqlite"), ["kagi-store"]);
+        let deps = dependencies();
+        for sql_crate in ["rusqlite", "postgres"] {
+            assert_eq!(users_of(&deps, sql_crate), ["kagi-store"], "{sql_crate}");
+        }
     }
 }

@@ -1,13 +1,15 @@
-//! Implementations of [`kagi_kms::Store`]: today the embedded SQLite store, next to come
-//! PostgreSQL. Each backend owns its schema and migrations; the [`contract`] suite is the
+//! Implementations of [`kagi_kms::Store`]: the embedded SQLite store and the PostgreSQL
+//! store that several nodes can share. Each backend owns its schema and migrations; the [`contract`] suite is the
 //! behaviour every backend must show, and runs against each of them.
 //!
 //! This crate maps domain records to rows and back. It holds no secrets in the clear: key
 //! material and access-key secrets arrive already wrapped under the root key.
 
 pub mod contract;
+pub mod postgres;
 pub mod sqlite;
 
+pub use self::postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[cfg(test)]

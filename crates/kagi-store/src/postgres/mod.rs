@@ -1,0 +1,330 @@
+//! The PostgreSQL store: the state of several Kagi nodes in one database they share.
+//!
+//! A small fixed pool of synchronous connections (the `Store` trait is synchronous; the HTTP
+//! edge runs store calls on blocking threads). Each [`Store::apply`] is one transaction on
+//! one connection, `BEGIN … COMMIT` with `synchronous_commit = on`, so a batch is atomic and
+//! on the server's stable storage (and its synchronous standbys, if any) before `apply`
+//! returns. Schema migrations run on connect under an advisory lock, so nodes may start at
+//! once. A connection found closed is replaced on its next use; a read that fails because its
+//! connection died is retried once on a fresh one, and so is a batch whose `BEGIN` failed
+//! that way (nothing of it reached the server). A batch whose connection dies after `BEGIN`
+//! fails: its outcome is unknown if the loss hit the `COMMIT`.
+//!
+//! Not here: TLS to the server (connections use `NoTls`), change notification between
+//! nodes, and selecting this store from `kagi serve`.
+
+mod migrations;
+mod rows;
+#[cfg(test)]
+mod tests;
+
+use kagi_kms::{
+    AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, Store, StoreError, StoredKey,
+    Timestamp, Write,
+};
+use postgres::{Client, Config, NoTls};
+use std::str::FromStr;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Connections per store. Writers and readers share them; a caller waits for a free one.
+const POOL_SIZE: usize = 4;
+
+/// How long a liveness probe after a failure may wait for the server.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct PostgresStore {
+    /// Parsed once; holds the password, so it is never printed.
+    config: Config,
+    /// Free slots; `None` is a slot whose connection is not (or no longer) open.
+    idle: Mutex<Vec<Option<Client>>>,
+    returned: Condvar,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresStore")
+    }
+}
+
+/// The server's code and primary message only: DETAIL and HINT may quote row values.
+pub(crate) fn backend(e: postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!(
+            "postgres {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        )),
+        None => StoreError::Backend(format!("postgres: {e}")),
+    }
+}
+
+/// A connection lent out of the pool; it goes back (open or not) when dropped.
+struct Pooled<'a> {
+    store: &'a PostgresStore,
+    client: Option<Client>,
+}
+
+impl Pooled<'_> {
+    /// The open connection of this slot, connecting first if it has none or it has closed.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            self.client = Some(self.store.open_client()?);
+        }
+        // Just set to `Some` above when it was not already.
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Backend("no connection".into()))
+    }
+
+    /// After a failure: whether the connection is gone (closed, or no longer answering),
+    /// in which case it is dropped so that the next use opens a fresh one. A server that
+    /// terminated the session reports it as an error before the client sees it closed, so
+    /// this asks the server instead of trusting `is_closed` alone.
+    fn lost(&mut self) -> bool {
+        let gone = self
+            .client
+            .as_mut()
+            .is_none_or(|c| c.is_closed() || c.is_valid(LIVENESS_TIMEOUT).is_err());
+        if gone {
+            self.client = None;
+        }
+        gone
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        self.store.idle().push(self.client.take());
+        self.store.returned.notify_one();
+    }
+}
+
+/// Why one attempt at a batch failed: before `BEGIN` succeeded, nothing reached the server.
+enum Failure {
+    BeforeBegin(StoreError),
+    After(StoreError),
+}
+
+fn apply_once(client: &mut Client, writes: &[Write]) -> Result<(), Failure> {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| Failure::BeforeBegin(backend(e)))?;
+    for w in writes {
+        // On error `tx` is dropped, which rolls the whole batch back.
+        rows::apply_write(&mut tx, w).map_err(Failure::After)?;
+    }
+    tx.commit().map_err(|e| Failure::After(backend(e)))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`, or the
+    /// key=value form) and brings its schema up to date. Safe to call from several nodes at
+    /// once: migrations are serialised by an advisory lock.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut config = Config::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("kagi");
+        }
+        let store = Self {
+            config,
+            idle: Mutex::new(Vec::with_capacity(POOL_SIZE)),
+            returned: Condvar::new(),
+        };
+        let mut first = store.open_client()?;
+        migrations::migrate(&mut first)?;
+        let mut idle = store.idle();
+        idle.push(Some(first));
+        // The other connections open on first use.
+        idle.resize_with(POOL_SIZE, || None);
+        drop(idle);
+        Ok(store)
+    }
+
+    fn open_client(&self) -> Result<Client, StoreError> {
+        let mut client = self.config.connect(NoTls).map_err(backend)?;
+        // Durable before `apply` returns, whatever the server's default says.
+        client
+            .batch_execute("SET synchronous_commit TO on")
+            .map_err(backend)?;
+        Ok(client)
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Option<Client>>> {
+        // A poisoned pool only means a panic elsewhere while pushing or popping a slot.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn checkout(&self) -> Pooled<'_> {
+        let mut idle = self.idle();
+        loop {
+            if let Some(client) = idle.pop() {
+                return Pooled {
+                    store: self,
+                    client,
+                };
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Runs a read; if it fails because its connection died, once more on a fresh one.
+    fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.checkout();
+        match f(conn.client()?) {
+            Err(_) if conn.lost() => f(conn.client()?),
+            other => other,
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut conn = self.checkout();
+        let outcome = match apply_once(conn.client()?, &writes) {
+            Err(Failure::BeforeBegin(_)) if conn.lost() => apply_once(conn.client()?, &writes),
+            other => other,
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(Failure::After(StoreError::Conflict)) => Err(StoreError::Conflict),
+            Err(Failure::BeforeBegin(e) | Failure::After(e)) => {
+                // Not retried (the COMMIT may have landed), but a dead connection is not
+                // handed to the next caller either.
+                conn.lost();
+                Err(e)
+            }
+        }
+    }
+
+    fn load_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
+        self.read(|c| rows::load_key(c, region, key_id))
+    }
+
+    fn list_keys(
+        &self,
+        region: &Region,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyId>, StoreError> {
+        let after = after.map(|k| k.to_string()).unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            c.query(
+                "SELECT key_id FROM keys WHERE region = $1 AND key_id > $2
+                 ORDER BY key_id LIMIT $3",
+                &[&region.as_str(), &after, &limit],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| rows::key_id(rows::col(row, 0)?))
+            .collect()
+        })
+    }
+
+    fn alias(&self, region: &Region, name: &AliasName) -> Result<Option<AliasRecord>, StoreError> {
+        self.read(|c| {
+            c.query_opt(
+                &format!("{} WHERE region = $1 AND name = $2", rows::ALIAS_SELECT),
+                &[&region.as_str(), &name.as_str()],
+            )
+            .map_err(backend)?
+            .map(|row| rows::alias_record(region, &row))
+            .transpose()
+        })
+    }
+
+    fn list_aliases(
+        &self,
+        region: &Region,
+        target: Option<&KeyId>,
+        after: Option<&AliasName>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let after = after.map(|a| a.as_str().to_string()).unwrap_or_default();
+        let target = target.map(|t| t.to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "{} WHERE region = $1 AND name > $2 AND ($3::text IS NULL OR target = $3)
+                     ORDER BY name LIMIT $4",
+                    rows::ALIAS_SELECT
+                ),
+                &[&region.as_str(), &after, &target, &limit],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| rows::alias_record(region, row))
+            .collect()
+        })
+    }
+
+    fn due_for_deletion(&self, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+        self.read(|c| {
+            rows::due(
+                c,
+                "SELECT region, key_id FROM keys
+                 WHERE deletion_date IS NOT NULL AND deletion_date <= $1",
+                now,
+            )
+        })
+    }
+
+    fn due_for_rotation(&self, now: Timestamp) -> Result<Vec<(Region, KeyId)>, StoreError> {
+        self.read(|c| {
+            rows::due(
+                c,
+                "SELECT region, key_id FROM keys
+                 WHERE next_rotation IS NOT NULL AND next_rotation <= $1",
+                now,
+            )
+        })
+    }
+
+    fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        self.read(|c| {
+            c.query_opt(
+                &format!("{} WHERE access_key_id = $1", rows::ACCESS_KEY_SELECT),
+                &[&access_key_id],
+            )
+            .map_err(backend)?
+            .map(|row| rows::access_key_record(&row))
+            .transpose()
+        })
+    }
+
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "{} ORDER BY user_name, access_key_id",
+                    rows::ACCESS_KEY_SELECT
+                ),
+                &[],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(rows::access_key_record)
+            .collect()
+        })
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+                .map_err(backend)?
+                .map(|row| rows::col(&row, 0))
+                .transpose()
+        })
+    }
+}

@@ -1,0 +1,302 @@
+//! Mapping between domain records and PostgreSQL rows.
+//!
+//! Columns are read with `try_get`, so a row of an unexpected type or range becomes a
+//! [`StoreError`] instead of a panic. Unsigned domain values (`u32` days and versions) are
+//! stored as BIGINT and checked on the way back. Nothing here opens or ends transactions.
+
+use super::backend;
+use kagi_kms::{
+    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
+    RotationType, StoreError, StoredKey, StoredVersion, Tag, Timestamp, Write,
+};
+use postgres::error::SqlState;
+use postgres::types::FromSql;
+use postgres::{GenericClient, Row};
+
+pub fn key_id(s: &str) -> Result<KeyId, StoreError> {
+    KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad key id {s:?}")))
+}
+
+fn region(s: &str) -> Result<Region, StoreError> {
+    Region::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad region {s:?}")))
+}
+
+/// Reads column `idx`; a type mismatch is a backend error, never a panic.
+pub fn col<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StoreError> {
+    row.try_get(idx).map_err(backend)
+}
+
+fn small(v: Option<i64>, what: &str) -> Result<Option<u32>, StoreError> {
+    v.map(|n| {
+        u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {n}")))
+    })
+    .transpose()
+}
+
+fn encode_tags(tags: &[Tag]) -> String {
+    let pairs: Vec<[&str; 2]> = tags
+        .iter()
+        .map(|t| [t.key.as_str(), t.value.as_str()])
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+fn decode_tags(s: &str) -> Result<Vec<Tag>, StoreError> {
+    let pairs: Vec<[String; 2]> =
+        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|[key, value]| Tag { key, value })
+        .collect())
+}
+
+/// A unique violation becomes [`StoreError::Conflict`]; anything else a backend error.
+fn conflict_or_backend(e: postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict
+    } else {
+        backend(e)
+    }
+}
+
+pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::PutKey(m) => {
+            // An upsert, never delete-and-insert: that would cascade-delete the versions.
+            c.execute(
+                "INSERT INTO keys (region, key_id, created_at, description, state, deletion_date,
+                    pending_window_days, policy, rotation_period_days, next_rotation, tags)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (region, key_id) DO UPDATE SET
+                    description = excluded.description, state = excluded.state,
+                    deletion_date = excluded.deletion_date,
+                    pending_window_days = excluded.pending_window_days,
+                    policy = excluded.policy, rotation_period_days = excluded.rotation_period_days,
+                    next_rotation = excluded.next_rotation, tags = excluded.tags",
+                &[
+                    &m.region.as_str(),
+                    &m.key_id.to_string(),
+                    &m.created_at.0,
+                    &m.description,
+                    &m.state.as_str(),
+                    &m.deletion_date.map(|t| t.0),
+                    &m.pending_window_days.map(i64::from),
+                    &m.policy,
+                    &m.rotation_period_days.map(i64::from),
+                    &m.next_rotation.map(|t| t.0),
+                    &encode_tags(&m.tags),
+                ],
+            )
+            .map_err(backend)?;
+        }
+        Write::AddVersion {
+            region,
+            key_id,
+            version,
+        } => {
+            c.execute(
+                "INSERT INTO key_versions (region, key_id, version, created_at, rotation, wrapped)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &region.as_str(),
+                    &key_id.to_string(),
+                    &i64::from(version.version),
+                    &version.created_at.0,
+                    &version.rotation.map(RotationType::as_str),
+                    &version.wrapped,
+                ],
+            )
+            .map_err(backend)?;
+        }
+        Write::DestroyKey { region, key_id } => {
+            // Versions and aliases go with the key (ON DELETE CASCADE).
+            c.execute(
+                "DELETE FROM keys WHERE region = $1 AND key_id = $2",
+                &[&region.as_str(), &key_id.to_string()],
+            )
+            .map_err(backend)?;
+        }
+        Write::CreateAlias(a) => {
+            c.execute(
+                "INSERT INTO aliases (region, name, target, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &a.region.as_str(),
+                    &a.name.as_str(),
+                    &a.target.to_string(),
+                    &a.created_at.0,
+                    &a.updated_at.0,
+                ],
+            )
+            .map_err(conflict_or_backend)?;
+        }
+        Write::UpdateAlias(a) => {
+            c.execute(
+                "UPDATE aliases SET target = $3, updated_at = $4 WHERE region = $1 AND name = $2",
+                &[
+                    &a.region.as_str(),
+                    &a.name.as_str(),
+                    &a.target.to_string(),
+                    &a.updated_at.0,
+                ],
+            )
+            .map_err(backend)?;
+        }
+        Write::DeleteAlias { region, name } => {
+            c.execute(
+                "DELETE FROM aliases WHERE region = $1 AND name = $2",
+                &[&region.as_str(), &name.as_str()],
+            )
+            .map_err(backend)?;
+        }
+        Write::PutAccessKey(k) => {
+            c.execute(
+                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &k.access_key_id,
+                    &k.user_name,
+                    &k.status.as_str(),
+                    &k.created_at.0,
+                    &k.admin,
+                    &k.wrapped_secret,
+                ],
+            )
+            .map_err(conflict_or_backend)?;
+        }
+        Write::SetAccessKeyStatus {
+            access_key_id,
+            status,
+        } => {
+            c.execute(
+                "UPDATE access_keys SET status = $2 WHERE access_key_id = $1",
+                &[access_key_id, &status.as_str()],
+            )
+            .map_err(backend)?;
+        }
+        Write::DeleteAccessKey { access_key_id } => {
+            c.execute(
+                "DELETE FROM access_keys WHERE access_key_id = $1",
+                &[access_key_id],
+            )
+            .map_err(backend)?;
+        }
+        Write::PutSetting { name, value } => {
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[name, value],
+            )
+            .map_err(backend)?;
+        }
+        Write::WipeKeys => {
+            c.batch_execute("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
+                .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn load_key(
+    c: &mut impl GenericClient,
+    region: &Region,
+    key_id: &KeyId,
+) -> Result<Option<StoredKey>, StoreError> {
+    let id = key_id.to_string();
+    let Some(row) = c
+        .query_opt(
+            "SELECT created_at, description, state, deletion_date, pending_window_days, policy,
+                    rotation_period_days, next_rotation, tags
+             FROM keys WHERE region = $1 AND key_id = $2",
+            &[&region.as_str(), &id],
+        )
+        .map_err(backend)?
+    else {
+        return Ok(None);
+    };
+    let state: &str = col(&row, 2)?;
+    let meta = KeyMetadata {
+        region: region.clone(),
+        key_id: *key_id,
+        created_at: Timestamp(col(&row, 0)?),
+        description: col(&row, 1)?,
+        state: KeyState::parse(state)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad key state {state:?}")))?,
+        deletion_date: col::<Option<i64>>(&row, 3)?.map(Timestamp),
+        pending_window_days: small(col(&row, 4)?, "pending window")?,
+        policy: col(&row, 5)?,
+        rotation_period_days: small(col(&row, 6)?, "rotation period")?,
+        next_rotation: col::<Option<i64>>(&row, 7)?.map(Timestamp),
+        tags: decode_tags(col(&row, 8)?)?,
+    };
+    let versions = c
+        .query(
+            "SELECT version, created_at, rotation, wrapped FROM key_versions
+             WHERE region = $1 AND key_id = $2 ORDER BY version",
+            &[&region.as_str(), &id],
+        )
+        .map_err(backend)?
+        .iter()
+        .map(|row| {
+            let rotation = match col::<Option<&str>>(row, 2)? {
+                None => None,
+                Some(s) => Some(
+                    RotationType::parse(s)
+                        .ok_or_else(|| StoreError::Corrupt(format!("bad rotation {s:?}")))?,
+                ),
+            };
+            let version: i64 = col(row, 0)?;
+            Ok(StoredVersion {
+                version: u32::try_from(version)
+                    .map_err(|_| StoreError::Corrupt(format!("bad version {version}")))?,
+                created_at: Timestamp(col(row, 1)?),
+                rotation,
+                wrapped: col(row, 3)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(StoredKey { meta, versions }))
+}
+
+pub const ALIAS_SELECT: &str = "SELECT name, target, created_at, updated_at FROM aliases";
+
+pub fn alias_record(region: &Region, row: &Row) -> Result<AliasRecord, StoreError> {
+    let name: &str = col(row, 0)?;
+    Ok(AliasRecord {
+        region: region.clone(),
+        name: AliasName::parse(name)
+            .map_err(|_| StoreError::Corrupt(format!("bad alias name {name:?}")))?,
+        target: key_id(col(row, 1)?)?,
+        created_at: Timestamp(col(row, 2)?),
+        updated_at: Timestamp(col(row, 3)?),
+    })
+}
+
+/// Runs a `(region, key_id)` query whose one parameter is `now`.
+pub fn due(
+    c: &mut impl GenericClient,
+    sql: &str,
+    now: Timestamp,
+) -> Result<Vec<(Region, KeyId)>, StoreError> {
+    c.query(sql, &[&now.0])
+        .map_err(backend)?
+        .iter()
+        .map(|row| Ok((region(col(row, 0)?)?, key_id(col(row, 1)?)?)))
+        .collect()
+}
+
+pub const ACCESS_KEY_SELECT: &str =
+    "SELECT access_key_id, user_name, status, created_at, admin, wrapped_secret FROM access_keys";
+
+pub fn access_key_record(row: &Row) -> Result<AccessKeyRecord, StoreError> {
+    let status: &str = col(row, 2)?;
+    Ok(AccessKeyRecord {
+        access_key_id: col(row, 0)?,
+        user_name: col(row, 1)?,
+        status: AccessKeyStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad access key status {status:?}")))?,
+        created_at: Timestamp(col(row, 3)?),
+        admin: col(row, 4)?,
+        wrapped_secret: col(row, 5)?,
+    })
+}
