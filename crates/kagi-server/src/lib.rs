@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub max_clock_skew: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
+    /// Most connections served at once; further clients wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +67,7 @@ impl Default for ServerConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_clock_skew: sigv4::DEFAULT_MAX_SKEW,
             body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
         }
     }
 }
@@ -262,8 +265,18 @@ pub async fn serve(
     drain: Duration,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(server.config.max_connections));
     tokio::pin!(shutdown);
     loop {
+        // At most `max_connections` at once: the next accept waits for a free slot, so a
+        // flood of connections cannot exhaust file descriptors or memory.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // the semaphore is never closed; stop if it ever is
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _peer) = match accepted {
@@ -288,6 +301,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,

@@ -36,6 +36,8 @@ pub struct Config {
     pub dangerous_dev_mode: bool,
     /// How often scheduled deletions and rotations are checked.
     pub maintenance_interval: Duration,
+    /// Most client connections served at once.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -46,6 +48,7 @@ impl Config {
             account_id: None,
             dangerous_dev_mode: false,
             maintenance_interval: Duration::from_secs(1),
+            max_connections: ServerConfig::default().max_connections,
         }
     }
 }
@@ -184,6 +187,7 @@ impl App {
             self.kms.clone(),
             ServerConfig {
                 dangerous_dev_mode: self.config.dangerous_dev_mode,
+                max_connections: self.config.max_connections,
                 ..ServerConfig::default()
             },
         ))

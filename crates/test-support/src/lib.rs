@@ -21,6 +21,7 @@ pub struct TestServerBuilder {
     dev: bool,
     manual_clock: Option<Arc<ManualClock>>,
     account_id: Option<String>,
+    max_connections: Option<usize>,
 }
 
 impl TestServerBuilder {
@@ -39,6 +40,11 @@ impl TestServerBuilder {
         self.manual_clock = Some(clock);
         self
     }
+    /// Limit concurrent connections (to test the limit).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
     pub fn account_id(mut self, id: &str) -> Self {
         self.account_id = Some(id.to_string());
         self
@@ -55,6 +61,9 @@ impl TestServerBuilder {
         config.dangerous_dev_mode = self.dev;
         config.account_id = self.account_id.clone();
         config.maintenance_interval = Duration::from_millis(50);
+        if let Some(n) = self.max_connections {
+            config.max_connections = n;
+        }
         let clock: Arc<dyn Clock> = match &self.manual_clock {
             Some(c) => c.clone(),
             None => Arc::new(kagi_kms::SystemClock),

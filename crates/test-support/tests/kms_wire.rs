@@ -891,3 +891,50 @@ async fn dev_mode_accepts_any_credentials() {
     let other = server.client_with(REGION, "SOMETHINGELSE", "other-secret");
     other.describe_key().key_id(&key).send().await.unwrap();
 }
+
+/// Sends `GET /_kagi/health` on `stream` and waits at most `wait` for the answer's status line.
+async fn health_on(stream: &mut tokio::net::TcpStream, wait: Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /_kagi/health HTTP/1.1\r\nhost: kagi\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(wait, stream.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let server = TestServer::builder().max_connections(2).build().await;
+    let addr = server.endpoint.trim_start_matches("http://").to_string();
+    let mut first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(health_on(&mut first, Duration::from_secs(5))
+        .await
+        .is_some());
+    assert!(health_on(&mut second, Duration::from_secs(5))
+        .await
+        .is_some());
+    // Both slots are taken by idle keep-alive connections: a third is not served...
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(
+        health_on(&mut third, Duration::from_millis(500)).await,
+        None
+    );
+    // ...until one of them goes away; then it is answered.
+    drop(first);
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("answered once a slot is free")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
