@@ -46,6 +46,9 @@ struct ServeArgs {
     /// --data-dir is given, and expose POST /_kagi/dev/reset, which wipes all keys.
     #[arg(long = "dev", env = "KAGI_DEV")]
     dangerous_dev: bool,
+    /// Most client connections served at once; further clients wait.
+    #[arg(long, env = "KAGI_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
 }
 
 #[derive(clap::Args)]
@@ -107,6 +110,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     config.data_dir = args.data_dir;
     config.account_id = args.account_id;
     config.dangerous_dev_mode = args.dangerous_dev;
+    config.max_connections = args.max_connections.max(1);
     if config.dangerous_dev_mode {
         tracing::warn!(
             "DEV MODE: SigV4 secrets are NOT checked and POST /_kagi/dev/reset wipes all keys. Never use --dev for real data."
