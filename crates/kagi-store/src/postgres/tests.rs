@@ -175,6 +175,38 @@ fn nodes_starting_at_once_all_migrate_and_share_state() {
 }
 
 #[test]
+fn more_callers_than_connections_all_commit() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let store = Arc::new(PostgresStore::connect(&url).unwrap());
+    let threads: Vec<_> = (0..3 * POOL_SIZE)
+        .map(|t| {
+            let s = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    s.apply(vec![Write::PutSetting {
+                        name: format!("t{t}-{i}"),
+                        value: "v".into(),
+                    }])
+                    .unwrap();
+                    assert!(s.setting(&format!("t{t}-{i}")).unwrap().is_some());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(store);
+    let again = PostgresStore::connect(&url).unwrap();
+    for t in 0..3 * POOL_SIZE {
+        for i in 0..20 {
+            assert!(again.setting(&format!("t{t}-{i}")).unwrap().is_some());
+        }
+    }
+}
+
+#[test]
 fn acknowledged_writes_survive_a_new_store() {
     let dbs = TestDatabases::new();
     let url = dbs.create();
@@ -273,4 +305,26 @@ fn errors_do_not_quote_row_values() {
     assert!(text.contains("23505"), "{text}");
     assert!(!text.contains(&m.key_id.to_string()), "{text}");
     assert!(!text.to_lowercase().contains("cdcd"), "{text}");
+}
+
+#[test]
+fn test_databases_are_dropped_even_when_a_test_panics() {
+    let mut url = String::new();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let dbs = TestDatabases::new();
+        url = dbs.create();
+        let _store = PostgresStore::connect(&url).unwrap();
+        panic!("a failing check");
+    }));
+    assert!(outcome.is_err());
+    let name = url.rsplit('/').next().unwrap().to_string();
+    assert!(name.starts_with("kagi_test_"), "{url}");
+    let dbs = TestDatabases::new();
+    let left = dbs
+        .admin
+        .lock()
+        .unwrap()
+        .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .unwrap();
+    assert!(left.is_empty(), "{name} was left behind");
 }
