@@ -190,7 +190,7 @@ def new_key(kms):
 
 @pytest.fixture
 def start_kagi(kagi_bin, tmp_path, request):
-    """`start_kagi(data_dir=..., dev=False, stop_signal=SIGTERM) -> KagiServer`.
+    """`start_kagi(data_dir=..., dev=False, stop_signal=SIGTERM, extra_args=()) -> KagiServer`.
 
     Servers still running at the end of the test are stopped (and must stop cleanly).
     """
@@ -198,9 +198,10 @@ def start_kagi(kagi_bin, tmp_path, request):
     request.node.stash[_STARTED] = []
 
     def start(*, data_dir: Path | None = None, dev: bool = False,
-              stop_signal: int = signal.SIGTERM) -> KagiServer:
+              stop_signal: int = signal.SIGTERM, extra_args: tuple[str, ...] = ()) -> KagiServer:
         server = KagiServer(kagi_bin, log_dir=tmp_path / "logs", dev=dev, data_dir=data_dir,
-                            account_id=ACCOUNT_ID, signal_on_stop=stop_signal)
+                            account_id=ACCOUNT_ID, signal_on_stop=stop_signal,
+                            extra_args=extra_args)
         started.append(server)
         request.node.stash[_STARTED].append((f"server {len(started) - 1}", server))
         return server.start()

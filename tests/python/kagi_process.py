@@ -57,6 +57,7 @@ class KagiServer:
         data_dir: Path | None = None,
         account_id: str = "111122223333",
         signal_on_stop: int = signal.SIGTERM,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary
         self.log_dir = log_dir
@@ -64,6 +65,7 @@ class KagiServer:
         self.data_dir = data_dir
         self.account_id = account_id
         self.signal_on_stop = signal_on_stop
+        self.extra_args = tuple(extra_args)
         self.proc: subprocess.Popen[str] | None = None
         self.endpoint: str | None = None
         self.port: int | None = None
@@ -83,6 +85,7 @@ class KagiServer:
             args.append("--dev")
         if self.data_dir is not None:
             args += ["--data-dir", str(self.data_dir)]
+        args += list(self.extra_args)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         n = len(list(self.log_dir.glob("kagi-*.stderr")))
         self._stderr_path = self.log_dir / f"kagi-{n}.stderr"

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use kagi_crypto::{Rng, RootKey, SystemRng};
 use kagi_kms::{AccountId, Clock, Kms, Store, Write};
 use kagi_server::{Server, ServerConfig};
-use kagi_store::SqliteStore;
+use kagi_store::{PostgresStore, SqliteStore};
 use root_key::{FileRootKey, RootKeyProvider};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -31,6 +31,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `None` in dev mode means a throw-away directory.
     pub data_dir: Option<PathBuf>,
+    /// Where keys live: `None` is the embedded SQLite database in the data directory;
+    /// `postgres://…` a PostgreSQL database (one node per database for now). The root key
+    /// and the bootstrap credentials stay in the data directory either way.
+    pub store_url: Option<String>,
     pub account_id: Option<String>,
     /// See [`ServerConfig::dangerous_dev_mode`].
     pub dangerous_dev_mode: bool,
@@ -45,6 +49,7 @@ impl Config {
         Self {
             listen,
             data_dir: None,
+            store_url: None,
             account_id: None,
             dangerous_dev_mode: false,
             maintenance_interval: Duration::from_secs(1),
@@ -64,7 +69,7 @@ pub struct Bootstrap {
 /// An opened data directory, ready to serve.
 pub struct App {
     pub kms: Arc<Kms>,
-    pub store: Arc<SqliteStore>,
+    pub store: StoreHandle,
     pub config: Config,
     pub data_dir: PathBuf,
     pub bootstrap: Option<Bootstrap>,
@@ -118,17 +123,18 @@ impl App {
         let root = RootKey::from_secret(&secret).context("loading the root key")?;
         drop(secret);
 
-        // Create the database file 0600 before SQLite does: its -wal and -shm files
-        // inherit the database file's permissions.
-        let db_path = data_dir.join("kagi.db");
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&db_path)
-            .with_context(|| format!("creating {}", db_path.display()))?;
-        let store = Arc::new(SqliteStore::open(&db_path).context("opening the database")?);
+        let handle = match &config.store_url {
+            None => StoreHandle::Sqlite(Arc::new(open_sqlite(&data_dir)?)),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let pg = PostgresStore::connect(url).context("connecting to PostgreSQL")?;
+                pg.claim_single_node()?;
+                StoreHandle::Postgres(Arc::new(pg))
+            }
+            Some(_) => {
+                bail!("--store must be a postgres:// URL (or be left out for the embedded store)")
+            }
+        };
+        let store = handle.store();
         let fingerprint = hex(&root.fingerprint());
         match store.setting(SETTING_FINGERPRINT)? {
             Some(f) if f != fingerprint => bail!(
@@ -160,13 +166,7 @@ impl App {
                 account
             }
         };
-        let kms = Arc::new(Kms::new(
-            account,
-            root,
-            store.clone() as Arc<dyn Store>,
-            clock,
-            rng,
-        ));
+        let kms = Arc::new(Kms::new(account, root, store, clock, rng));
         let bootstrap = if config.dangerous_dev_mode || !kms.list_access_keys()?.is_empty() {
             None
         } else {
@@ -174,7 +174,7 @@ impl App {
         };
         Ok(App {
             kms,
-            store,
+            store: handle,
             config,
             data_dir,
             bootstrap,
@@ -210,6 +210,43 @@ impl App {
         self.store.close();
         result.context("serving HTTP")
     }
+}
+
+/// The store an [`App`] runs on.
+pub enum StoreHandle {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl StoreHandle {
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            StoreHandle::Sqlite(s) => s.clone(),
+            StoreHandle::Postgres(p) => p.clone(),
+        }
+    }
+
+    /// Waits for in-flight writes (SQLite's writer thread); PostgreSQL commits are
+    /// synchronous, so there is nothing to wait for.
+    pub fn close(&self) {
+        if let StoreHandle::Sqlite(s) = self {
+            s.close();
+        }
+    }
+}
+
+/// Opens `<data_dir>/kagi.db`, creating the file 0600 before SQLite does: its -wal and
+/// -shm files inherit the database file's permissions.
+fn open_sqlite(data_dir: &Path) -> Result<SqliteStore> {
+    let db_path = data_dir.join("kagi.db");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&db_path)
+        .with_context(|| format!("creating {}", db_path.display()))?;
+    SqliteStore::open(&db_path).context("opening the database")
 }
 
 fn create_bootstrap(kms: &Kms, data_dir: &Path) -> Result<Bootstrap> {

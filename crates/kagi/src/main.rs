@@ -38,6 +38,10 @@ struct ServeArgs {
     /// Directory holding the database, the root key and the bootstrap credentials.
     #[arg(long, env = "KAGI_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Where keys are stored: leave out for the embedded SQLite database in the data
+    /// directory, or give a postgres:// URL (one node per database for now).
+    #[arg(long = "store", env = "KAGI_STORE")]
+    store_url: Option<String>,
     /// The 12-digit AWS account id this installation answers as (first start only).
     #[arg(long, env = "KAGI_ACCOUNT_ID")]
     account_id: Option<String>,
@@ -108,6 +112,7 @@ fn main() -> Result<()> {
 async fn serve(args: ServeArgs) -> Result<()> {
     let mut config = Config::new(args.listen);
     config.data_dir = args.data_dir;
+    config.store_url = args.store_url;
     config.account_id = args.account_id;
     config.dangerous_dev_mode = args.dangerous_dev;
     config.max_connections = args.max_connections.max(1);

@@ -39,12 +39,27 @@ pub struct PostgresStore {
     /// Free slots; `None` is a slot whose connection is not (or no longer) open.
     idle: Mutex<Vec<Option<Client>>>,
     returned: Condvar,
+    /// The connection holding the single-node advisory lock, once claimed.
+    single_node: Mutex<Option<Client>>,
 }
+
+/// The advisory-lock key a serving node holds (an arbitrary constant: "kagi" in ASCII).
+const SINGLE_NODE_LOCK: i64 = 0x6b61_6769;
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PostgresStore")
     }
+}
+
+/// Runs `f` on a thread of its own. The synchronous `postgres` client drives a private
+/// async runtime, which refuses to run on a thread that is already inside one (an async
+/// worker, or a thread blocked in `block_on`); callers of the `Store` trait may be either.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// The server's code and primary message only: DETAIL and HINT may quote row values.
@@ -124,6 +139,10 @@ impl PostgresStore {
     /// key=value form) and brings its schema up to date. Safe to call from several nodes at
     /// once: migrations are serialised by an advisory lock.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
+        off_runtime(|| Self::connect_here(url))
+    }
+
+    fn connect_here(url: &str) -> Result<Self, StoreError> {
         let mut config = Config::from_str(url)
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
@@ -136,6 +155,7 @@ impl PostgresStore {
             config,
             idle: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             returned: Condvar::new(),
+            single_node: Mutex::new(None),
         };
         let mut first = store.open_client()?;
         migrations::migrate(&mut first)?;
@@ -145,6 +165,33 @@ impl PostgresStore {
         idle.resize_with(POOL_SIZE, || None);
         drop(idle);
         Ok(store)
+    }
+
+    /// Claims the database for this node alone, until the store is dropped, with a
+    /// session-level advisory lock on a dedicated connection. Several nodes on one database
+    /// need cross-node cache invalidation, which Kagi does not have yet: without this, a
+    /// key disabled through one node could keep working through another.
+    ///
+    /// If the lock's connection is lost (a database restart), the claim lapses silently;
+    /// the lock only guards against starting a second node by mistake.
+    pub fn claim_single_node(&self) -> Result<(), StoreError> {
+        off_runtime(|| self.claim_single_node_here())
+    }
+
+    fn claim_single_node_here(&self) -> Result<(), StoreError> {
+        let mut client = self.open_client()?;
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SINGLE_NODE_LOCK])
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        if !locked {
+            return Err(StoreError::Backend(
+                "another Kagi node is serving this database; several nodes on one database are not supported yet".into(),
+            ));
+        }
+        *self.single_node.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+        Ok(())
     }
 
     fn open_client(&self) -> Result<Client, StoreError> {
@@ -174,24 +221,10 @@ impl PostgresStore {
         }
     }
 
-    /// Runs a read; if it fails because its connection died, once more on a fresh one.
-    fn read<T>(
-        &self,
-        mut f: impl FnMut(&mut Client) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn apply_here(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut conn = self.checkout();
-        match f(conn.client()?) {
-            Err(_) if conn.lost() => f(conn.client()?),
-            other => other,
-        }
-    }
-}
-
-impl Store for PostgresStore {
-    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut conn = self.checkout();
-        let outcome = match apply_once(conn.client()?, &writes) {
-            Err(Failure::BeforeBegin(_)) if conn.lost() => apply_once(conn.client()?, &writes),
+        let outcome = match apply_once(conn.client()?, writes) {
+            Err(Failure::BeforeBegin(_)) if conn.lost() => apply_once(conn.client()?, writes),
             other => other,
         };
         match outcome {
@@ -206,10 +239,45 @@ impl Store for PostgresStore {
         }
     }
 
+    /// Runs a read; if it fails because its connection died, once more on a fresh one.
+    fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut Client) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError>
+    where
+        T: Send,
+    {
+        off_runtime(|| {
+            let mut conn = self.checkout();
+            match f(conn.client()?) {
+                Err(_) if conn.lost() => f(conn.client()?),
+                other => other,
+            }
+        })
+    }
+}
+
+impl Drop for PostgresStore {
+    /// Closing a client also runs on its private runtime: do it off any async thread.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle());
+        let claim = self
+            .single_node
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        off_runtime(move || drop((idle, claim)));
+    }
+}
+
+impl Store for PostgresStore {
+    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        off_runtime(|| self.apply_here(&writes))
+    }
+
     fn load_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<StoredKey>, StoreError> {
         self.read(|c| rows::load_key(c, region, key_id))
     }
-
     fn list_keys(
         &self,
         region: &Region,

@@ -270,6 +270,27 @@ fn a_broken_connection_is_replaced_on_next_use() {
 }
 
 #[test]
+fn only_one_node_can_claim_a_database() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let first = PostgresStore::connect(&url).unwrap();
+    first.claim_single_node().unwrap();
+    let second = PostgresStore::connect(&url).unwrap();
+    let err = second.claim_single_node().unwrap_err();
+    assert!(err.to_string().contains("another Kagi node"), "{err}");
+    drop(first); // its lock connection closes, releasing the claim
+    let mut claimed = false;
+    for _ in 0..50 {
+        if second.claim_single_node().is_ok() {
+            claimed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(claimed, "the claim is released when its node goes away");
+}
+
+#[test]
 fn refuses_a_newer_schema() {
     let dbs = TestDatabases::new();
     let url = dbs.create();
