@@ -5,6 +5,7 @@
 //! This crate maps domain records to rows and back. It holds no secrets in the clear: key
 //! material and access-key secrets arrive already wrapped under the root key.
 
+pub mod codec;
 pub mod contract;
 pub mod postgres;
 pub mod sqlite;

@@ -294,7 +294,7 @@ impl Store for PostgresStore {
             )
             .map_err(backend)?
             .iter()
-            .map(|row| rows::key_id(rows::col(row, 0)?))
+            .map(|row| crate::codec::key_id(rows::col(row, 0)?))
             .collect()
         })
     }

@@ -5,21 +5,14 @@
 //! stored as BIGINT and checked on the way back. Nothing here opens or ends transactions.
 
 use super::backend;
+use crate::codec::{decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, StoreError, StoredKey, StoredVersion, Tag, Timestamp, Write,
+    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, Write,
 };
 use postgres::error::SqlState;
 use postgres::types::FromSql;
 use postgres::{GenericClient, Row};
-
-pub fn key_id(s: &str) -> Result<KeyId, StoreError> {
-    KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad key id {s:?}")))
-}
-
-fn region(s: &str) -> Result<Region, StoreError> {
-    Region::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad region {s:?}")))
-}
 
 /// Reads column `idx`; a type mismatch is a backend error, never a panic.
 pub fn col<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StoreError> {
@@ -31,23 +24,6 @@ fn small(v: Option<i64>, what: &str) -> Result<Option<u32>, StoreError> {
         u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {n}")))
     })
     .transpose()
-}
-
-fn encode_tags(tags: &[Tag]) -> String {
-    let pairs: Vec<[&str; 2]> = tags
-        .iter()
-        .map(|t| [t.key.as_str(), t.value.as_str()])
-        .collect();
-    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
-}
-
-fn decode_tags(s: &str) -> Result<Vec<Tag>, StoreError> {
-    let pairs: Vec<[String; 2]> =
-        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?;
-    Ok(pairs
-        .into_iter()
-        .map(|[key, value]| Tag { key, value })
-        .collect())
 }
 
 /// A unique violation becomes [`StoreError::Conflict`]; anything else a backend error.

@@ -177,7 +177,8 @@ impl Store for SqliteStore {
                 r.get::<_, String>(0)
             })
             .map_err(backend)?;
-        ids.map(|s| rows::key_id(&s.map_err(backend)?)).collect()
+        ids.map(|s| crate::codec::key_id(&s.map_err(backend)?))
+            .collect()
     }
 
     fn alias(&self, region: &Region, name: &AliasName) -> Result<Option<AliasRecord>, StoreError> {

@@ -1,36 +1,12 @@
 //! Mapping between domain records and SQLite rows.
 
 use super::backend;
+use crate::codec::{decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, StoreError, StoredKey, StoredVersion, Tag, Timestamp, Write,
+    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, Write,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
-
-pub fn key_id(s: &str) -> Result<KeyId, StoreError> {
-    KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad key id {s:?}")))
-}
-
-fn region(s: &str) -> Result<Region, StoreError> {
-    Region::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad region {s:?}")))
-}
-
-fn encode_tags(tags: &[Tag]) -> String {
-    let pairs: Vec<[&str; 2]> = tags
-        .iter()
-        .map(|t| [t.key.as_str(), t.value.as_str()])
-        .collect();
-    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
-}
-
-fn decode_tags(s: &str) -> Result<Vec<Tag>, StoreError> {
-    let pairs: Vec<[String; 2]> =
-        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?;
-    Ok(pairs
-        .into_iter()
-        .map(|[key, value]| Tag { key, value })
-        .collect())
-}
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
