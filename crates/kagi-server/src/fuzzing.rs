@@ -17,38 +17,7 @@ use kagi_kms::{AccountId, Caller, Kms, ManualClock, MemoryStore, Region, Timesta
 use std::sync::Arc;
 
 /// Every operation the router serves, in a fixed order (the fuzz target picks one by index).
-pub const OPERATIONS: &[Operation] = &[
-    Operation::CreateKey,
-    Operation::DescribeKey,
-    Operation::ListKeys,
-    Operation::EnableKey,
-    Operation::DisableKey,
-    Operation::UpdateKeyDescription,
-    Operation::ScheduleKeyDeletion,
-    Operation::CancelKeyDeletion,
-    Operation::Encrypt,
-    Operation::Decrypt,
-    Operation::ReEncrypt,
-    Operation::GenerateDataKey,
-    Operation::GenerateDataKeyWithoutPlaintext,
-    Operation::GenerateRandom,
-    Operation::CreateAlias,
-    Operation::UpdateAlias,
-    Operation::DeleteAlias,
-    Operation::ListAliases,
-    Operation::TagResource,
-    Operation::UntagResource,
-    Operation::ListResourceTags,
-    Operation::EnableKeyRotation,
-    Operation::DisableKeyRotation,
-    Operation::GetKeyRotationStatus,
-    Operation::RotateKeyOnDemand,
-    Operation::ListKeyRotations,
-    Operation::AdminCreateAccessKey,
-    Operation::AdminListAccessKeys,
-    Operation::AdminUpdateAccessKey,
-    Operation::AdminDeleteAccessKey,
-];
+pub const OPERATIONS: &[Operation] = Operation::ALL;
 
 /// The id of the key every fuzz world starts with (fixed by the deterministic RNG).
 pub const FUZZ_KEY_ID: &str = "2c34ce1d-f23b-438c-9abf-2a7f6437cca3";

@@ -41,6 +41,40 @@ pub const KMS_PREFIX: &str = "TrentService.";
 pub const ADMIN_PREFIX: &str = "KagiAdmin.";
 
 impl Operation {
+    /// Every operation, in declaration order (for tests, fuzzing and audit coverage).
+    pub const ALL: &'static [Operation] = &[
+        Operation::CreateKey,
+        Operation::DescribeKey,
+        Operation::ListKeys,
+        Operation::EnableKey,
+        Operation::DisableKey,
+        Operation::UpdateKeyDescription,
+        Operation::ScheduleKeyDeletion,
+        Operation::CancelKeyDeletion,
+        Operation::Encrypt,
+        Operation::Decrypt,
+        Operation::ReEncrypt,
+        Operation::GenerateDataKey,
+        Operation::GenerateDataKeyWithoutPlaintext,
+        Operation::GenerateRandom,
+        Operation::CreateAlias,
+        Operation::UpdateAlias,
+        Operation::DeleteAlias,
+        Operation::ListAliases,
+        Operation::TagResource,
+        Operation::UntagResource,
+        Operation::ListResourceTags,
+        Operation::EnableKeyRotation,
+        Operation::DisableKeyRotation,
+        Operation::GetKeyRotationStatus,
+        Operation::RotateKeyOnDemand,
+        Operation::ListKeyRotations,
+        Operation::AdminCreateAccessKey,
+        Operation::AdminListAccessKeys,
+        Operation::AdminUpdateAccessKey,
+        Operation::AdminDeleteAccessKey,
+    ];
+
     pub fn from_target(target: &str) -> Option<Self> {
         use Operation::*;
         if let Some(op) = target.strip_prefix(KMS_PREFIX) {
@@ -127,6 +161,50 @@ impl Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_every_variant_once() {
+        // Fails to compile when a variant is added without being listed here; the length
+        // check then makes sure it was added to `ALL` too.
+        fn listed(op: Operation) -> bool {
+            match op {
+                Operation::CreateKey
+                | Operation::DescribeKey
+                | Operation::ListKeys
+                | Operation::EnableKey
+                | Operation::DisableKey
+                | Operation::UpdateKeyDescription
+                | Operation::ScheduleKeyDeletion
+                | Operation::CancelKeyDeletion
+                | Operation::Encrypt
+                | Operation::Decrypt
+                | Operation::ReEncrypt
+                | Operation::GenerateDataKey
+                | Operation::GenerateDataKeyWithoutPlaintext
+                | Operation::GenerateRandom
+                | Operation::CreateAlias
+                | Operation::UpdateAlias
+                | Operation::DeleteAlias
+                | Operation::ListAliases
+                | Operation::TagResource
+                | Operation::UntagResource
+                | Operation::ListResourceTags
+                | Operation::EnableKeyRotation
+                | Operation::DisableKeyRotation
+                | Operation::GetKeyRotationStatus
+                | Operation::RotateKeyOnDemand
+                | Operation::ListKeyRotations
+                | Operation::AdminCreateAccessKey
+                | Operation::AdminListAccessKeys
+                | Operation::AdminUpdateAccessKey
+                | Operation::AdminDeleteAccessKey => true,
+            }
+        }
+        assert!(Operation::ALL.iter().all(|op| listed(*op)));
+        let mut seen = Operation::ALL.to_vec();
+        seen.dedup();
+        assert_eq!(seen.len(), 30);
+    }
 
     #[test]
     fn targets() {
