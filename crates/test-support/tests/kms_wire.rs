@@ -26,6 +26,27 @@ async fn new_key(kms: &aws_sdk_kms::Client) -> String {
         .key_id
 }
 
+async fn create_alias(kms: &aws_sdk_kms::Client, alias: &str, key: &str) {
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(key)
+        .send()
+        .await
+        .expect("create alias");
+}
+
+/// Encrypts `plaintext` (no encryption context) and returns the ciphertext blob.
+async fn encrypt(kms: &aws_sdk_kms::Client, key: &str, plaintext: &str) -> Blob {
+    kms.encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(plaintext))
+        .send()
+        .await
+        .expect("encrypt")
+        .ciphertext_blob
+        .expect("ciphertext blob")
+}
+
 #[tokio::test]
 async fn key_lifecycle() {
     let server = TestServer::builder()
@@ -55,12 +76,7 @@ async fn key_lifecycle() {
     assert_eq!(created.aws_account_id.as_deref(), Some("111122223333"));
     assert!(created.enabled);
 
-    kms.create_alias()
-        .alias_name("alias/payments")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    create_alias(&kms, "alias/payments", &id).await;
     for handle in [
         id.clone(),
         arn.clone(),
@@ -407,12 +423,7 @@ async fn aliases_and_tags() {
     let kms = server.client(REGION);
     let a = new_key(&kms).await;
     let b = new_key(&kms).await;
-    kms.create_alias()
-        .alias_name("alias/app")
-        .target_key_id(&a)
-        .send()
-        .await
-        .unwrap();
+    create_alias(&kms, "alias/app", &a).await;
     assert_eq!(
         code(
             kms.create_alias()
@@ -625,21 +636,8 @@ async fn deletion_destroys_the_key_when_the_window_passes() {
         .await;
     let kms = server.client(REGION);
     let key = new_key(&kms).await;
-    kms.create_alias()
-        .alias_name("alias/doomed")
-        .target_key_id(&key)
-        .send()
-        .await
-        .unwrap();
-    let blob = kms
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    create_alias(&kms, "alias/doomed", &key).await;
+    let blob = encrypt(&kms, &key, "x").await;
     kms.schedule_key_deletion()
         .key_id(&key)
         .pending_window_in_days(7)
@@ -701,15 +699,7 @@ async fn keys_are_regional() {
         code(west.describe_key().key_id(&arn).send().await),
         "NotFoundException"
     );
-    let blob = east
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let blob = encrypt(&east, &key, "x").await;
     assert_eq!(
         code(west.decrypt().ciphertext_blob(blob).send().await),
         "InvalidCiphertextException"
@@ -815,12 +805,7 @@ async fn everything_survives_a_restart() {
     let server = TestServer::builder().data_dir(&data).build().await;
     let kms = server.client(REGION);
     let key = new_key(&kms).await;
-    kms.create_alias()
-        .alias_name("alias/durable")
-        .target_key_id(&key)
-        .send()
-        .await
-        .unwrap();
+    create_alias(&kms, "alias/durable", &key).await;
     let v1 = kms
         .encrypt()
         .key_id(&key)
