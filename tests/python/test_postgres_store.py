@@ -90,3 +90,26 @@ def test_a_store_that_is_not_postgres_is_refused(kagi_bin, tmp_path):
     )
     assert result.returncode != 0
     assert "postgres://" in result.stderr, result.stderr
+
+
+def _get(url: str) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_readiness_follows_the_database(start_kagi, tmp_path, pg_url):
+    data = tmp_path / "data"
+    data.mkdir()
+    server = start_kagi(data_dir=data, extra_args=("--store", pg_url))
+    assert _get(server.endpoint + "/_kagi/ready") == (200, {"Status": "ready"})
+    # The database goes away under the server: not ready, but still alive and answering.
+    psql(f"DROP DATABASE {pg_url.rsplit('/', 1)[1]} WITH (FORCE)")
+    status, body = _get(server.endpoint + "/_kagi/ready")
+    assert status == 503 and body["__type"] == "DependencyTimeoutException", body
+    assert _get(server.endpoint + "/_kagi/health") == (200, {"Status": "ok"})

@@ -107,6 +107,12 @@ impl Kms {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the store answers (a readiness probe for load balancers): one small read.
+    pub fn check_store(&self) -> Result<(), KmsError> {
+        self.store.setting("account_id")?;
+        Ok(())
+    }
+
     /// Wipes every key and alias (the `--dev` reset endpoint), durably, and clears caches.
     pub fn dangerous_wipe_all_keys(&self) -> Result<(), KmsError> {
         self.store.apply(vec![Write::WipeKeys])?;

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// An admin operation by a non-admin principal.
     #[error("User: {arn} is not authorized to perform: {action}")]
     AccessDenied { arn: String, action: String },
+    /// The readiness probe could not reach the store.
+    #[error("The key store is unavailable.")]
+    StoreUnavailable,
     /// A blocking task died (a bug); details are in the log.
     #[error("internal error")]
     Internal,
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "RequestEntityTooLargeException",
             ApiError::AccessDenied { .. } => "AccessDeniedException",
             ApiError::RequestTimeout => "RequestTimeoutException",
+            ApiError::StoreUnavailable => "DependencyTimeoutException",
             ApiError::Internal => "KMSInternalException",
         }
     }
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::Kms(KmsError::Internal(_)) | ApiError::Internal => 500,
             ApiError::BodyTooLarge { .. } => 413,
             ApiError::RequestTimeout => 408,
+            ApiError::StoreUnavailable => 503,
             ApiError::Signature(SigV4Error::MissingAuthentication) => 403,
             _ => 400,
         }

@@ -2,7 +2,8 @@
 //!
 //! The life of a request: [`serve`] accepts a connection and hands each HTTP/1.1 request
 //! to [`Server::handle`], which
-//! 1. answers the few non-AWS paths (`/_kagi/health`, and `/_kagi/dev/reset` in dev mode);
+//! 1. answers the few non-AWS paths (`/_kagi/health`, `/_kagi/ready`, and `/_kagi/dev/reset`
+//!    in dev mode);
 //! 2. enforces the body-size limit while reading the body;
 //! 3. authenticates the SigV4 signature into a [`kagi_kms::Caller`] ([`auth`]);
 //! 4. maps `X-Amz-Target` to an [`Operation`] (unknown → `UnknownOperationException`);
@@ -175,6 +176,12 @@ impl Server {
     async fn route(&self, req: Request<Incoming>) -> Result<Vec<u8>, ApiError> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/_kagi/health") => return Ok(br#"{"Status":"ok"}"#.to_vec()),
+            (&Method::GET, "/_kagi/ready") => {
+                let kms = self.kms.clone();
+                run_blocking(move || kms.check_store().map_err(|_| ApiError::StoreUnavailable))
+                    .await?;
+                return Ok(br#"{"Status":"ready"}"#.to_vec());
+            }
             (&Method::POST, "/_kagi/dev/reset") if self.config.dangerous_dev_mode => {
                 let kms = self.kms.clone();
                 run_blocking(move || kms.dangerous_wipe_all_keys().map_err(ApiError::from)).await?;

@@ -923,3 +923,18 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
         .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn health_and_readiness_probes() {
+    let server = TestServer::builder().build().await;
+    let addr = server.endpoint.trim_start_matches("http://").to_string();
+    for path in ["/_kagi/health", "/_kagi/ready"] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nhost: kagi\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+}
