@@ -7,7 +7,9 @@
 //! - [`root`]: the root key and the versioned "wrapped secret" format used for everything
 //!   Kagi keeps on disk under it (backing keys, access-key secrets);
 //! - [`blob`]: the versioned, self-describing ciphertext blob returned by `Encrypt`;
-//! - [`sign`]: Ed25519 signing keys and verification (the audit log's checkpoints).
+//! - [`sign`]: Ed25519 signing keys and verification (the audit log's checkpoints);
+//! - [`rsa`]: RSA SHA-256 (PKCS#1 v1.5) signing keys and verification (CloudTrail digest
+//!   files).
 //!
 //! It deliberately knows nothing about KMS keys, states, stores or HTTP.
 
@@ -15,12 +17,14 @@ pub mod blob;
 pub mod digest;
 pub mod rng;
 pub mod root;
+pub mod rsa;
 pub mod secret;
 pub mod sign;
 
 pub use blob::{BackingKey, BlobHeader, CiphertextBlob};
 pub use rng::{DeterministicRng, Rng, SystemRng};
 pub use root::RootKey;
+pub use rsa::{verify_rsa_sha256, RsaSigningKey};
 pub use secret::{SecretBytes, SECRET_KEY_LEN};
 pub use sign::{verify_ed25519, Ed25519SigningKey};
 
