@@ -5,13 +5,20 @@
 //! - [`merkle`]: RFC 6962 Merkle tree hashing, inclusion and consistency proofs;
 //! - [`checkpoint`]: signed checkpoints (tree size + root hash) in signed-note form;
 //! - [`log`]: the append-only event log on disk, with group commit and crash recovery;
-//! - [`verify`]: the offline verifier of a copied log directory against a pinned checkpoint.
+//! - [`index`]: the lookup index (a rebuildable SQLite cache) of where events are in the log;
+//! - [`verify`]: the offline verifier of a copied log directory against a pinned checkpoint;
+//! - [`seal`]: sealed CloudTrail log files and signed hourly digest files, in CloudTrail's layout;
+//! - [`verify_sealed`]: the offline verifier of sealed log and digest files.
 //!
 //! This crate knows nothing about HTTP or KMS keys; the server turns requests into
 //! events, this crate makes them durable and provable. Not yet wired into the server.
 
 pub mod checkpoint;
 pub mod event;
+pub mod index;
 pub mod log;
 pub mod merkle;
+pub mod seal;
+pub mod trail;
 pub mod verify;
+pub mod verify_sealed;

@@ -1,5 +1,5 @@
-//! The client side of Kagi's administration API (`KagiAdmin.*`), used by `kagi admin`
-//! and by tests: one SigV4-signed (service `kagi`) JSON request per call over plain HTTP/1.1.
+//! The client side of Kagi's administration and audit APIs (`KagiAdmin.*`, `KagiAudit.*`),
+//! used by `kagi admin`, `kagi audit` and by tests: one SigV4-signed (service `kagi`) JSON request per call over plain HTTP/1.1.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -41,6 +41,31 @@ impl AdminClient {
         operation: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, AdminClientError> {
+        self.send(
+            &format!("{}{operation}", crate::operation::ADMIN_PREFIX),
+            body,
+        )
+        .await
+    }
+
+    /// Calls `KagiAudit.<operation>` with a JSON body; returns the JSON response.
+    pub async fn call_audit(
+        &self,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, AdminClientError> {
+        self.send(
+            &format!("{}{operation}", crate::operation::AUDIT_PREFIX),
+            body,
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        target: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, AdminClientError> {
         let bad_endpoint = || AdminClientError::Endpoint(self.endpoint.clone());
         let uri: http::Uri = self.endpoint.parse().map_err(|_| bad_endpoint())?;
         if uri.scheme_str() != Some("http") {
@@ -53,7 +78,7 @@ impl AdminClient {
             .uri("/")
             .header("host", authority.as_str())
             .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("KagiAdmin.{operation}"))
+            .header("x-amz-target", target)
             .body(())
             .map_err(|e| AdminClientError::Http(e.to_string()))?;
         let (mut parts, ()) = req.into_parts();

@@ -138,7 +138,10 @@ pub fn api_call_event(call: &ApiCall<'_>) -> CloudTrailEvent {
         event_version: EVENT_VERSION.to_string(),
         user_identity: user_identity(call.principal, call.claimed_access_key_id),
         event_time: EventTime::from_epoch_millis(call.time.millis()),
-        event_source: KMS_EVENT_SOURCE.to_string(),
+        event_source: call
+            .operation
+            .map_or(KMS_EVENT_SOURCE, Operation::event_source)
+            .to_string(),
         event_name: event_name(call.operation, call.target),
         aws_region: call.region.to_string(),
         source_ip_address: call.source_ip.to_string(),
@@ -278,6 +281,12 @@ pub fn aws_name(op: Operation) -> &'static str {
         AdminListAccessKeys => "ListAccessKeys",
         AdminUpdateAccessKey => "UpdateAccessKey",
         AdminDeleteAccessKey => "DeleteAccessKey",
+        GetKeyLastUsage => "GetKeyLastUsage",
+        LookupEvents => "LookupEvents",
+        AuditGetCheckpoint => "GetCheckpoint",
+        AuditGetInclusionProof => "GetInclusionProof",
+        AuditGetConsistencyProof => "GetConsistencyProof",
+        AuditGetKeyUsage => "GetKeyUsage",
     }
 }
 
@@ -286,8 +295,19 @@ pub fn aws_name(op: Operation) -> &'static str {
 pub fn read_only(op: Operation) -> bool {
     use Operation::*;
     match op {
-        DescribeKey | ListKeys | ListAliases | ListResourceTags | GetKeyRotationStatus
-        | ListKeyRotations | AdminListAccessKeys => true,
+        DescribeKey
+        | ListKeys
+        | ListAliases
+        | ListResourceTags
+        | GetKeyRotationStatus
+        | ListKeyRotations
+        | AdminListAccessKeys
+        | GetKeyLastUsage
+        | LookupEvents
+        | AuditGetCheckpoint
+        | AuditGetInclusionProof
+        | AuditGetConsistencyProof
+        | AuditGetKeyUsage => true,
         Encrypt
         | Decrypt
         | ReEncrypt
@@ -492,6 +512,33 @@ const ADMIN_CREATE_ACCESS_KEY: &[Field] = &[
 const ACCESS_KEY_ID: Field = field("AccessKeyId", "accessKeyId", Kind::Str);
 const ADMIN_UPDATE_ACCESS_KEY: &[Field] = &[ACCESS_KEY_ID, field("Status", "status", Kind::Str)];
 const ADMIN_DELETE_ACCESS_KEY: &[Field] = &[ACCESS_KEY_ID];
+const START_TIME: Field = field("StartTime", "startTime", Kind::Date);
+const END_TIME: Field = field("EndTime", "endTime", Kind::Date);
+const LOOKUP_ATTRIBUTE: &[Field] = &[
+    field("AttributeKey", "attributeKey", Kind::Str),
+    field("AttributeValue", "attributeValue", Kind::Str),
+];
+const LOOKUP_EVENTS: &[Field] = &[
+    field(
+        "LookupAttributes",
+        "lookupAttributes",
+        Kind::ObjectList(LOOKUP_ATTRIBUTE),
+    ),
+    START_TIME,
+    END_TIME,
+    field("EventCategory", "eventCategory", Kind::Str),
+    field("MaxResults", "maxResults", Kind::Num),
+];
+const INCLUSION_PROOF: &[Field] = &[
+    field("EventId", "eventId", Kind::Str),
+    field("LogIndex", "logIndex", Kind::Num),
+    field("TreeSize", "treeSize", Kind::Num),
+];
+const CONSISTENCY_PROOF: &[Field] = &[
+    field("FirstTreeSize", "firstTreeSize", Kind::Num),
+    field("SecondTreeSize", "secondTreeSize", Kind::Num),
+];
+const KEY_USAGE: &[Field] = &[KEY_ID, START_TIME, END_TIME];
 
 /// The request members recorded for `op`. Grant tokens are deliberately absent: they
 /// are bearer credentials for grants.
@@ -519,6 +566,12 @@ fn request_fields(op: Operation) -> &'static [Field] {
         AdminListAccessKeys => NOTHING,
         AdminUpdateAccessKey => ADMIN_UPDATE_ACCESS_KEY,
         AdminDeleteAccessKey => ADMIN_DELETE_ACCESS_KEY,
+        GetKeyLastUsage => KEY_ONLY,
+        LookupEvents => LOOKUP_EVENTS,
+        AuditGetCheckpoint => NOTHING,
+        AuditGetInclusionProof => INCLUSION_PROOF,
+        AuditGetConsistencyProof => CONSISTENCY_PROOF,
+        AuditGetKeyUsage => KEY_USAGE,
     }
 }
 
@@ -617,7 +670,13 @@ fn response_record(op: Operation) -> ResponseRecord {
         | ListKeyRotations
         | AdminListAccessKeys
         | AdminUpdateAccessKey
-        | AdminDeleteAccessKey => ResponseRecord::Nothing,
+        | AdminDeleteAccessKey
+        | GetKeyLastUsage
+        | LookupEvents
+        | AuditGetCheckpoint
+        | AuditGetInclusionProof
+        | AuditGetConsistencyProof
+        | AuditGetKeyUsage => ResponseRecord::Nothing,
     }
 }
 

@@ -49,3 +49,25 @@ pub fn authenticate(
         principal: credential.principal.clone(),
     })
 }
+
+/// The access key id and region a request's `Authorization` header claims, read without
+/// checking anything: for the audit record of a call that fails before (or during)
+/// authentication. The region is kept only if it looks like one.
+pub fn claimed_scope(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
+    let Some(auth) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (None, None);
+    };
+    let Some(credential) = auth
+        .split([' ', ','])
+        .find_map(|part| part.strip_prefix("Credential="))
+    else {
+        return (None, None);
+    };
+    let mut scope = credential.split('/');
+    let access_key = scope.next().filter(|k| !k.is_empty()).map(str::to_string);
+    let region = scope.nth(1).and_then(Region::parse).map(|r| r.to_string());
+    (access_key, region)
+}

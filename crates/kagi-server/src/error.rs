@@ -40,6 +40,18 @@ pub enum ApiError {
     /// The readiness probe could not reach the store.
     #[error("The key store is unavailable.")]
     StoreUnavailable,
+    /// The audit log cannot be written: Kagi refuses to serve unaudited.
+    #[error("The audit log cannot be written, so Kagi is refusing requests until it can record them. Retry later.")]
+    AuditUnavailable,
+    /// A CloudTrail API error (`Invalid*Exception`), with its message.
+    #[error("{message}")]
+    CloudTrail { code: &'static str, message: String },
+    /// A bad argument to Kagi's audit API.
+    #[error("{0}")]
+    AuditValidation(String),
+    /// No event with the id asked for (or not yet covered by a checkpoint).
+    #[error("{0}")]
+    AuditNotFound(String),
     /// A blocking task died (a bug); details are in the log.
     #[error("internal error")]
     Internal,
@@ -63,7 +75,10 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "RequestEntityTooLargeException",
             ApiError::AccessDenied { .. } => "AccessDeniedException",
             ApiError::RequestTimeout => "RequestTimeoutException",
-            ApiError::StoreUnavailable => "DependencyTimeoutException",
+            ApiError::StoreUnavailable | ApiError::AuditUnavailable => "DependencyTimeoutException",
+            ApiError::CloudTrail { code, .. } => code,
+            ApiError::AuditValidation(_) => "ValidationException",
+            ApiError::AuditNotFound(_) => "NotFoundException",
             ApiError::Internal => "KMSInternalException",
         }
     }
@@ -73,7 +88,7 @@ impl ApiError {
             ApiError::Kms(KmsError::Internal(_)) | ApiError::Internal => 500,
             ApiError::BodyTooLarge { .. } => 413,
             ApiError::RequestTimeout => 408,
-            ApiError::StoreUnavailable => 503,
+            ApiError::StoreUnavailable | ApiError::AuditUnavailable => 503,
             ApiError::Signature(SigV4Error::MissingAuthentication) => 403,
             _ => 400,
         }

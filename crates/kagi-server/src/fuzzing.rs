@@ -51,7 +51,13 @@ pub fn world() -> (Kms, Caller) {
 /// edge would. Returns the HTTP status and body.
 pub fn fuzz_parse_request(op: Operation, body: &[u8]) -> (u16, Vec<u8>) {
     let (kms, caller) = world();
-    render(ops::dispatch(&kms, op, &caller, body))
+    render(ops::dispatch(
+        &kms,
+        &kagi_audit::trail::AuditTrail::discard(),
+        op,
+        &caller,
+        body,
+    ))
 }
 
 fn render(result: Result<Vec<u8>, ApiError>) -> (u16, Vec<u8>) {

@@ -9,7 +9,15 @@
 //! 4. maps `X-Amz-Target` to an [`Operation`] (unknown → `UnknownOperationException`);
 //! 5. runs the operation ([`ops::dispatch`]): inline for cryptographic operations on cached
 //!    keys, on a blocking thread for those that wait on the store;
-//! 6. renders the result or the error ([`error`]), with `x-amzn-RequestId` always set.
+//! 6. renders the result or the error ([`error`]), with `x-amzn-RequestId` always set;
+//! 7. records the call in the audit trail ([`audit`] builds the CloudTrail event) and waits
+//!    until the event is durable before the response leaves. The response carries the
+//!    event's id and log index (`x-kagi-audit-event-id`, `x-kagi-audit-log-index`). If the
+//!    event cannot be written, the client gets `DependencyTimeoutException` (503) instead of
+//!    the result; while the log is failing, operations are refused before they run, and the
+//!    first event that can be written again ends the refusal (fail closed, recover alone).
+//!
+//! Probes (`/_kagi/health`, `/_kagi/ready`) are not API calls and are not audited.
 //!
 //! It holds no domain logic: validation beyond JSON shape, key states and crypto are the
 //! domain's.
@@ -22,6 +30,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod operation;
 pub mod ops;
+mod resources;
 pub mod wire;
 
 pub use operation::Operation;
@@ -32,10 +41,13 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use kagi_audit::event::CloudTrailEvent;
+use kagi_audit::trail::{AuditTrail, Recorded, TrailError};
 use kagi_crypto::{Rng, SystemRng};
-use kagi_kms::{Clock, KeyId, Kms, SystemClock};
+use kagi_kms::{Caller, Clock, KeyId, Kms, Principal, SystemClock};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,18 +85,69 @@ impl Default for ServerConfig {
     }
 }
 
+/// UUID-shaped ids unique within the process without asking the CSPRNG each time: a
+/// random per-process prefix and a counter.
+#[derive(Debug)]
+pub struct IdGenerator {
+    prefix: [u8; 8],
+    counter: AtomicU64,
+}
+
+impl IdGenerator {
+    pub fn new() -> Self {
+        let mut prefix = [0u8; 8];
+        // Zeros only if the CSPRNG fails, which the first key operation would report
+        // anyway; ids stay unique within the process either way.
+        let _ = SystemRng::new().fill(&mut prefix);
+        Self {
+            prefix,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    pub fn next_id(&self) -> String {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.prefix);
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        b[8..].copy_from_slice(&n.to_be_bytes());
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        KeyId::from_bytes(b).to_string()
+    }
+}
+
+impl Default for IdGenerator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The facts of one call gathered while it is served, for its audit event.
+#[derive(Default)]
+struct CallFacts {
+    operation: Option<Operation>,
+    target: Option<String>,
+    principal: Option<Principal>,
+    claimed_access_key_id: Option<String>,
+    region: Option<String>,
+    body: Arc<Zeroizing<Vec<u8>>>,
+    resources: Vec<String>,
+}
+
+/// Longest `User-Agent` recorded (CloudTrail truncates long agents too).
+const MAX_USER_AGENT_CHARS: usize = 1024;
+
 /// The HTTP service: shared by every connection.
 pub struct Server {
     kms: Arc<Kms>,
+    audit: Arc<AuditTrail>,
     config: ServerConfig,
     /// The wall clock SigV4 signing times are checked against. Separate from the domain's
     /// clock so tests can move key schedules forward without invalidating signatures.
     auth_clock: Arc<dyn Clock>,
     signing_keys: sigv4::SigningKeyCache,
-    /// Random per process; request ids are this prefix plus a counter (unique without
-    /// asking the CSPRNG on every request).
-    request_id_prefix: [u8; 8],
-    request_counter: AtomicU64,
+    request_ids: IdGenerator,
+    event_ids: IdGenerator,
 }
 
 impl std::fmt::Debug for Server {
@@ -100,20 +163,15 @@ type Body = Full<Bytes>;
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 impl Server {
-    pub fn new(kms: Arc<Kms>, config: ServerConfig) -> Self {
+    pub fn new(kms: Arc<Kms>, audit: Arc<AuditTrail>, config: ServerConfig) -> Self {
         Self {
             kms,
+            audit,
             config,
             auth_clock: Arc::new(SystemClock),
             signing_keys: sigv4::SigningKeyCache::new(),
-            request_id_prefix: {
-                let mut p = [0u8; 8];
-                // Zeros only if the CSPRNG fails, which the first key operation would
-                // report anyway; ids stay unique within the process either way.
-                let _ = SystemRng::new().fill(&mut p);
-                p
-            },
-            request_counter: AtomicU64::new(0),
+            request_ids: IdGenerator::new(),
+            event_ids: IdGenerator::new(),
         }
     }
 
@@ -127,62 +185,173 @@ impl Server {
         &self.kms
     }
 
-    /// A UUID-shaped id, unique per request: the process prefix and a counter.
-    fn request_id(&self) -> String {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.request_id_prefix);
-        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
-        b[8..].copy_from_slice(&n.to_be_bytes());
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        KeyId::from_bytes(b).to_string()
+    pub fn audit(&self) -> &Arc<AuditTrail> {
+        &self.audit
     }
 
-    /// Handles one HTTP request; never fails at the HTTP level.
+    /// Records something Kagi did by itself (scheduled rotation, deletion at the end of
+    /// the waiting period) as an `AwsServiceEvent`, waiting until it is durable. A failure
+    /// is logged: the change itself is already committed.
+    pub fn record_service_event(
+        &self,
+        action: audit::ServiceAction,
+        region: &kagi_kms::Region,
+        key_id: &KeyId,
+    ) {
+        let key_id_text = key_id.to_string();
+        let event = audit::service_event(&audit::ServiceCall {
+            action,
+            account: self.kms.account(),
+            region: region.as_str(),
+            key_id: &key_id_text,
+            key_arn: &kagi_kms::ids::key_arn(region, self.kms.account(), key_id),
+            event_id: &self.event_ids.next_id(),
+            time: self.auth_clock.now(),
+        });
+        if let Err(e) = self.audit.record_blocking(&event) {
+            tracing::error!(error = %e, key = %key_id_text, "service event not recorded");
+        }
+    }
+
+    /// Handles one HTTP request from `peer`; never fails at the HTTP level.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
+        peer: SocketAddr,
     ) -> Result<Response<Body>, Infallible> {
-        let request_id = self.request_id();
-        let (status, body) = match self.route(req).await {
-            Ok(body) => (StatusCode::OK, body),
-            Err(e) => {
-                match &e {
-                    ApiError::Kms(kagi_kms::KmsError::Internal(inner)) => {
-                        tracing::error!(request_id, error = %inner, "internal error");
-                    }
-                    ApiError::Internal => tracing::error!(request_id, "internal error"),
-                    other => tracing::debug!(request_id, code = other.aws_code(), "request failed"),
+        let request_id = self.request_ids.next_id();
+        if let Some(probe) = self.probe(&req).await {
+            return Ok(response(probe, &request_id));
+        }
+        let received = self.auth_clock.now();
+        let user_agent: String = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(MAX_USER_AGENT_CHARS)
+            .collect();
+        let mut facts = CallFacts::default();
+        let result = if self.audit.is_healthy() {
+            self.route(req, &mut facts).await
+        } else {
+            // Fail closed: nothing runs while events cannot be written. Recording this
+            // refusal below is also the probe that ends it once the disk recovers.
+            Err(ApiError::AuditUnavailable)
+        };
+        let event = self.event(&facts, &result, &request_id, peer, &user_agent, received);
+        let resp = match self.record(&event).await {
+            Ok(recorded) => {
+                let mut resp = response(result, &request_id);
+                let headers = resp.headers_mut();
+                if let Ok(v) = http::HeaderValue::from_str(&event.event_id) {
+                    headers.insert("x-kagi-audit-event-id", v);
                 }
-                (
-                    StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-                    e.body(&request_id),
-                )
+                headers.insert(
+                    "x-kagi-audit-log-index",
+                    http::HeaderValue::from(recorded.seq),
+                );
+                resp
+            }
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "audit event not written; response withheld");
+                response(Err(ApiError::AuditUnavailable), &request_id)
             }
         };
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
-        *resp.status_mut() = status;
-        let headers = resp.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            http::HeaderValue::from_static(JSON_CONTENT_TYPE),
-        );
-        if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-            headers.insert("x-amzn-requestid", v);
-        }
         Ok(resp)
     }
 
-    async fn route(&self, req: Request<Incoming>) -> Result<Vec<u8>, ApiError> {
-        match (req.method(), req.uri().path()) {
-            (&Method::GET, "/_kagi/health") => return Ok(br#"{"Status":"ok"}"#.to_vec()),
-            (&Method::GET, "/_kagi/ready") => {
-                let kms = self.kms.clone();
-                run_blocking(move || kms.check_store().map_err(|_| ApiError::StoreUnavailable))
-                    .await?;
-                return Ok(br#"{"Status":"ready"}"#.to_vec());
+    /// Makes `event` durable, waiting without blocking the async worker.
+    async fn record(&self, event: &CloudTrailEvent) -> Result<Recorded, TrailError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.audit.record(event, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(TrailError::Unavailable("the audit log is closed".into())))
+    }
+
+    /// The audit event of a served call.
+    fn event(
+        &self,
+        facts: &CallFacts,
+        result: &Result<Vec<u8>, ApiError>,
+        request_id: &str,
+        peer: SocketAddr,
+        user_agent: &str,
+        received: kagi_kms::Timestamp,
+    ) -> CloudTrailEvent {
+        let error_message;
+        let outcome = match result {
+            Ok(body) => audit::Outcome::Success { response: body },
+            Err(e) => {
+                error_message = e.client_message(request_id);
+                audit::Outcome::Failure {
+                    error_code: e.aws_code(),
+                    error_message: &error_message,
+                }
             }
+        };
+        let source_ip = peer.ip().to_string();
+        let event_id = self.event_ids.next_id();
+        audit::api_call_event(&audit::ApiCall {
+            operation: facts.operation,
+            target: facts.target.as_deref(),
+            principal: facts.principal.as_ref(),
+            claimed_access_key_id: facts.claimed_access_key_id.as_deref(),
+            account: self.kms.account(),
+            region: facts.region.as_deref().unwrap_or(""),
+            source_ip: &source_ip,
+            user_agent,
+            request_id,
+            event_id: &event_id,
+            time: received,
+            request_body: &facts.body,
+            outcome,
+            resources: &facts.resources,
+        })
+    }
+
+    /// Answers the probes, which are not API calls and are not audited.
+    async fn probe(&self, req: &Request<Incoming>) -> Option<Result<Vec<u8>, ApiError>> {
+        if req.method() != Method::GET {
+            return None;
+        }
+        match req.uri().path() {
+            "/_kagi/health" => Some(Ok(br#"{"Status":"ok"}"#.to_vec())),
+            "/_kagi/ready" => {
+                if !self.audit.is_healthy() {
+                    return Some(Err(ApiError::AuditUnavailable));
+                }
+                let kms = self.kms.clone();
+                Some(
+                    run_blocking(move || kms.check_store().map_err(|_| ApiError::StoreUnavailable))
+                        .await
+                        .map(|()| br#"{"Status":"ready"}"#.to_vec()),
+                )
+            }
+            _ => None,
+        }
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        facts: &mut CallFacts,
+    ) -> Result<Vec<u8>, ApiError> {
+        let target = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok());
+        facts.target = target.map(|t| t.chars().take(256).collect());
+        facts.operation = target.and_then(Operation::from_target);
+        let (claimed_key, claimed_region) = auth::claimed_scope(req.headers());
+        facts.claimed_access_key_id = claimed_key;
+        facts.region = claimed_region;
+        match (req.method(), req.uri().path()) {
             (&Method::POST, "/_kagi/dev/reset") if self.config.dangerous_dev_mode => {
+                facts.target = Some("KagiDev.Reset".into());
                 let kms = self.kms.clone();
                 run_blocking(move || kms.dangerous_wipe_all_keys().map_err(ApiError::from)).await?;
                 self.signing_keys.clear();
@@ -196,15 +365,14 @@ impl Server {
             }
         }
         let (parts, body) = req.into_parts();
-        let body = self.read_body(&parts, body).await?;
-        let target = parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok());
-        let op = target.and_then(Operation::from_target);
+        let body = Arc::new(self.read_body(&parts, body).await?);
+        facts.body = body.clone();
+        let op = facts.operation;
         let caller = auth::authenticate(self, &parts, &body, op)?;
+        facts.region = Some(caller.region.to_string());
+        facts.principal = Some(caller.principal.clone());
         let op = op.ok_or_else(|| ApiError::UnknownOperation {
-            message: match target {
+            message: match &facts.target {
                 Some(t) => format!(
                     "The operation {} is not supported.",
                     t.chars().take(128).collect::<String>()
@@ -212,12 +380,15 @@ impl Server {
                 None => "Missing X-Amz-Target header.".to_string(),
             },
         })?;
-        if op.may_block() {
+        let (result, resources) = if op.may_block() {
             let kms = self.kms.clone();
-            run_blocking(move || ops::dispatch(&kms, op, &caller, &body)).await
+            let audit = self.audit.clone();
+            run_blocking(move || Ok(run_operation(&kms, &audit, op, &caller, &body))).await?
         } else {
-            ops::dispatch(&self.kms, op, &caller, &body)
-        }
+            run_operation(&self.kms, &self.audit, op, &caller, &body)
+        };
+        facts.resources = resources;
+        result
     }
 
     /// Reads the body into zeroizing memory (it may hold plaintext), within the limit.
@@ -254,6 +425,54 @@ impl Server {
     }
 }
 
+/// Runs `op` and names the keys it involved (for the audit record's `resources`).
+fn run_operation(
+    kms: &Kms,
+    audit: &AuditTrail,
+    op: Operation,
+    caller: &Caller,
+    body: &[u8],
+) -> (Result<Vec<u8>, ApiError>, Vec<String>) {
+    let named = resources::named_in_request(kms, caller, op, body);
+    let result = ops::dispatch(kms, audit, op, caller, body);
+    let resources = match &result {
+        Ok(response) => resources::from_response(op, response).unwrap_or(named),
+        Err(_) => named,
+    };
+    (result, resources)
+}
+
+/// The HTTP response of a result.
+fn response(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response<Body> {
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => {
+            match &e {
+                ApiError::Kms(kagi_kms::KmsError::Internal(inner)) => {
+                    tracing::error!(request_id, error = %inner, "internal error");
+                }
+                ApiError::Internal => tracing::error!(request_id, "internal error"),
+                other => tracing::debug!(request_id, code = other.aws_code(), "request failed"),
+            }
+            (
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                e.body(request_id),
+            )
+        }
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
 async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -286,7 +505,7 @@ pub async fn serve(
         };
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -297,7 +516,8 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let server = server.clone();
-                let service = hyper::service::service_fn(move |req| server.clone().handle(req));
+                let service =
+                    hyper::service::service_fn(move |req| server.clone().handle(req, peer));
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
                     .header_read_timeout(Duration::from_secs(30))

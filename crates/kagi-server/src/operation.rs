@@ -33,12 +33,22 @@ pub enum Operation {
     AdminListAccessKeys,
     AdminUpdateAccessKey,
     AdminDeleteAccessKey,
+    GetKeyLastUsage,
+    LookupEvents,
+    AuditGetCheckpoint,
+    AuditGetInclusionProof,
+    AuditGetConsistencyProof,
+    AuditGetKeyUsage,
 }
 
 /// `X-Amz-Target` prefix of AWS KMS operations.
 pub const KMS_PREFIX: &str = "TrentService.";
 /// `X-Amz-Target` prefix of Kagi's own administration API (`kagi admin`).
 pub const ADMIN_PREFIX: &str = "KagiAdmin.";
+/// `X-Amz-Target` prefix of Kagi's audit API (proofs, checkpoints, key usage).
+pub const AUDIT_PREFIX: &str = "KagiAudit.";
+/// `X-Amz-Target` prefix of the CloudTrail API (JSON 1.1).
+pub const CLOUDTRAIL_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
 
 impl Operation {
     /// Every operation, in declaration order (for tests, fuzzing and audit coverage).
@@ -73,6 +83,12 @@ impl Operation {
         Operation::AdminListAccessKeys,
         Operation::AdminUpdateAccessKey,
         Operation::AdminDeleteAccessKey,
+        Operation::GetKeyLastUsage,
+        Operation::LookupEvents,
+        Operation::AuditGetCheckpoint,
+        Operation::AuditGetInclusionProof,
+        Operation::AuditGetConsistencyProof,
+        Operation::AuditGetKeyUsage,
     ];
 
     pub fn from_target(target: &str) -> Option<Self> {
@@ -105,6 +121,19 @@ impl Operation {
                 "GetKeyRotationStatus" => GetKeyRotationStatus,
                 "RotateKeyOnDemand" => RotateKeyOnDemand,
                 "ListKeyRotations" => ListKeyRotations,
+                "GetKeyLastUsage" => GetKeyLastUsage,
+                _ => return None,
+            });
+        }
+        if let Some(op) = target.strip_prefix(CLOUDTRAIL_PREFIX) {
+            return (op == "LookupEvents").then_some(LookupEvents);
+        }
+        if let Some(op) = target.strip_prefix(AUDIT_PREFIX) {
+            return Some(match op {
+                "GetCheckpoint" => AuditGetCheckpoint,
+                "GetInclusionProof" => AuditGetInclusionProof,
+                "GetConsistencyProof" => AuditGetConsistencyProof,
+                "GetKeyUsage" => AuditGetKeyUsage,
                 _ => return None,
             });
         }
@@ -139,10 +168,45 @@ impl Operation {
 
     /// The SigV4 service name requests for this operation must be scoped to.
     pub fn signing_service(self) -> &'static str {
-        if self.is_admin() {
+        if self.is_admin() || self.is_audit() {
             "kagi"
+        } else if self == Operation::LookupEvents {
+            "cloudtrail"
         } else {
             "kms"
+        }
+    }
+
+    /// The `X-Amz-Target` prefix the operation is named with.
+    pub fn target_prefix(self) -> &'static str {
+        if self.is_admin() {
+            ADMIN_PREFIX
+        } else if self.is_audit() {
+            AUDIT_PREFIX
+        } else if self == Operation::LookupEvents {
+            CLOUDTRAIL_PREFIX
+        } else {
+            KMS_PREFIX
+        }
+    }
+
+    /// Kagi's audit API (`KagiAudit.*`).
+    pub fn is_audit(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            AuditGetCheckpoint
+                | AuditGetInclusionProof
+                | AuditGetConsistencyProof
+                | AuditGetKeyUsage
+        )
+    }
+
+    /// `eventSource` of the operation's audit events.
+    pub fn event_source(self) -> &'static str {
+        match self {
+            Operation::LookupEvents => "cloudtrail.amazonaws.com",
+            _ => kagi_audit::event::KMS_EVENT_SOURCE,
         }
     }
 
@@ -197,13 +261,19 @@ mod tests {
                 | Operation::AdminCreateAccessKey
                 | Operation::AdminListAccessKeys
                 | Operation::AdminUpdateAccessKey
-                | Operation::AdminDeleteAccessKey => true,
+                | Operation::AdminDeleteAccessKey
+                | Operation::GetKeyLastUsage
+                | Operation::LookupEvents
+                | Operation::AuditGetCheckpoint
+                | Operation::AuditGetInclusionProof
+                | Operation::AuditGetConsistencyProof
+                | Operation::AuditGetKeyUsage => true,
             }
         }
         assert!(Operation::ALL.iter().all(|op| listed(*op)));
         let mut seen = Operation::ALL.to_vec();
         seen.dedup();
-        assert_eq!(seen.len(), 30);
+        assert_eq!(seen.len(), 36);
     }
 
     #[test]

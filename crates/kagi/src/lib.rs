@@ -5,14 +5,17 @@
 //! Opening a data directory: create it (0700) → load or create the root key → open the
 //! SQLite store (migrations) → check the root key's fingerprint and the account id against
 //! the store → on first start, create the bootstrap admin access key and write it to
-//! `<data-dir>/credentials` (0600, AWS shared-credentials format).
+//! `<data-dir>/credentials` (0600, AWS shared-credentials format) → open the audit trail
+//! ([`audit`]).
 
 pub mod admin;
+pub mod audit;
 pub mod root_key;
 
 use anyhow::{bail, Context, Result};
+use kagi_audit::trail::AuditTrail;
 use kagi_crypto::{Rng, RootKey, SystemRng};
-use kagi_kms::{AccountId, Clock, Kms, Store, Write};
+use kagi_kms::{AccountId, Clock, Kms, Store, SystemClock, Write};
 use kagi_server::{Server, ServerConfig};
 use kagi_store::{PostgresStore, SqliteStore};
 use root_key::{FileRootKey, RootKeyProvider};
@@ -42,6 +45,7 @@ pub struct Config {
     pub maintenance_interval: Duration,
     /// Most client connections served at once.
     pub max_connections: usize,
+    pub audit: audit::AuditConfig,
 }
 
 impl Config {
@@ -54,6 +58,7 @@ impl Config {
             dangerous_dev_mode: false,
             maintenance_interval: Duration::from_secs(1),
             max_connections: ServerConfig::default().max_connections,
+            audit: audit::AuditConfig::default(),
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct Bootstrap {
 /// An opened data directory, ready to serve.
 pub struct App {
     pub kms: Arc<Kms>,
+    pub audit: Arc<AuditTrail>,
+    server: Arc<Server>,
     pub store: StoreHandle,
     pub config: Config,
     pub data_dir: PathBuf,
@@ -166,14 +173,35 @@ impl App {
                 account
             }
         };
+        // Event times are wall-clock times (like SigV4's), whatever clock the keys run on.
+        let audit = Arc::new(audit::open_trail(
+            &config.audit,
+            &data_dir,
+            store.as_ref(),
+            &root,
+            rng.as_ref(),
+            &account,
+            Arc::new(SystemClock),
+        )?);
         let kms = Arc::new(Kms::new(account, root, store, clock, rng));
         let bootstrap = if config.dangerous_dev_mode || !kms.list_access_keys()?.is_empty() {
             None
         } else {
             Some(create_bootstrap(&kms, &data_dir)?)
         };
+        let server = Arc::new(Server::new(
+            kms.clone(),
+            audit.clone(),
+            ServerConfig {
+                dangerous_dev_mode: config.dangerous_dev_mode,
+                max_connections: config.max_connections,
+                ..ServerConfig::default()
+            },
+        ));
         Ok(App {
             kms,
+            audit,
+            server,
             store: handle,
             config,
             data_dir,
@@ -183,14 +211,7 @@ impl App {
     }
 
     pub fn server(&self) -> Arc<Server> {
-        Arc::new(Server::new(
-            self.kms.clone(),
-            ServerConfig {
-                dangerous_dev_mode: self.config.dangerous_dev_mode,
-                max_connections: self.config.max_connections,
-                ..ServerConfig::default()
-            },
-        ))
+        self.server.clone()
     }
 
     /// Serves on `listener` until `shutdown`, running maintenance in the background.
@@ -200,7 +221,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         let maintenance = tokio::spawn(maintenance_loop(
-            self.kms.clone(),
+            self.server(),
             self.config.maintenance_interval,
         ));
         let result =
@@ -208,6 +229,9 @@ impl App {
         maintenance.abort();
         // Everything acknowledged was already committed; closing waits for nothing new.
         self.store.close();
+        // A last checkpoint and seal: the trail on disk is complete and signed.
+        let audit = self.audit.clone();
+        let _ = tokio::task::spawn_blocking(move || audit.close()).await;
         result.context("serving HTTP")
     }
 }
@@ -273,21 +297,31 @@ fn create_bootstrap(kms: &Kms, data_dir: &Path) -> Result<Bootstrap> {
     })
 }
 
-async fn maintenance_loop(kms: Arc<Kms>, every: Duration) {
+/// Runs scheduled deletions and rotations, and records each as an `AwsServiceEvent`.
+///
+/// The change is committed before its event is written: a crash between the two loses the
+/// service event (the key's state still shows what happened), never the change.
+async fn maintenance_loop(server: Arc<Server>, every: Duration) {
+    use kagi_server::audit::ServiceAction;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let k = kms.clone();
-        match tokio::task::spawn_blocking(move || k.run_maintenance()).await {
-            Ok(Ok(report)) => {
-                for (region, key) in &report.deleted {
-                    tracing::info!(%region, %key, "deleted key at the end of its waiting period");
-                }
-                for (region, key) in &report.rotated {
-                    tracing::info!(%region, %key, "rotated key on schedule");
-                }
+        let s = server.clone();
+        let pass = move || {
+            let report = s.kms().run_maintenance()?;
+            for (region, key) in &report.deleted {
+                tracing::info!(%region, %key, "deleted key at the end of its waiting period");
+                s.record_service_event(ServiceAction::DeleteKey, region, key);
             }
+            for (region, key) in &report.rotated {
+                tracing::info!(%region, %key, "rotated key on schedule");
+                s.record_service_event(ServiceAction::RotateKey, region, key);
+            }
+            Ok::<_, kagi_kms::KmsError>(())
+        };
+        match tokio::task::spawn_blocking(pass).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "maintenance pass failed"),
             Err(e) => tracing::error!(error = %e, "maintenance task panicked"),
         }

@@ -1,4 +1,8 @@
-//! The `kagi` command: `kagi serve` runs the service, `kagi admin` manages access keys.
+//! The `kagi` command: `kagi serve` runs the service, `kagi admin` manages access keys,
+//! `kagi audit` asks a running server for proofs and key usage, and verifies a copied
+//! audit trail offline.
+
+mod audit_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -28,6 +32,8 @@ enum Command {
     Serve(ServeArgs),
     /// Manage access keys through a running server.
     Admin(AdminArgs),
+    /// Checkpoints, proofs and key usage from a running server; offline verification.
+    Audit(audit_cli::AuditArgs),
 }
 
 #[derive(clap::Args)]
@@ -53,6 +59,22 @@ struct ServeArgs {
     /// Most client connections served at once; further clients wait.
     #[arg(long, env = "KAGI_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
+    /// Audit log, checkpoints and lookup index (default: <data-dir>/audit).
+    #[arg(long, env = "KAGI_AUDIT_DIR")]
+    audit_dir: Option<PathBuf>,
+    /// Where sealed CloudTrail log and digest files are written (default:
+    /// <data-dir>/cloudtrail).
+    #[arg(long, env = "KAGI_CLOUDTRAIL_DIR")]
+    cloudtrail_dir: Option<PathBuf>,
+    /// Seconds between sealed CloudTrail log files.
+    #[arg(long, env = "KAGI_AUDIT_SEAL_INTERVAL", default_value_t = 300)]
+    audit_seal_interval: u64,
+    /// Days events stay searchable with LookupEvents (sealed files are kept).
+    #[arg(long, env = "KAGI_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    audit_retention_days: u64,
+    /// DANGEROUS, for benchmarks only: record no audit events at all.
+    #[arg(long, env = "KAGI_DANGEROUS_AUDIT_DISCARD", hide = true)]
+    dangerous_audit_discard: bool,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +128,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Admin(args) => runtime.block_on(admin(args)),
+        Command::Audit(args) => runtime.block_on(audit_cli::run(args)),
     }
 }
 
@@ -116,6 +139,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     config.account_id = args.account_id;
     config.dangerous_dev_mode = args.dangerous_dev;
     config.max_connections = args.max_connections.max(1);
+    config.audit = kagi::audit::AuditConfig {
+        dir: args.audit_dir,
+        cloudtrail_dir: args.cloudtrail_dir,
+        seal_interval: std::time::Duration::from_secs(args.audit_seal_interval.max(1)),
+        retention: std::time::Duration::from_secs(args.audit_retention_days.max(1) * 86_400),
+        dangerous_discard: args.dangerous_audit_discard,
+    };
     if config.dangerous_dev_mode {
         tracing::warn!(
             "DEV MODE: SigV4 secrets are NOT checked and POST /_kagi/dev/reset wipes all keys. Never use --dev for real data."
@@ -172,8 +202,13 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-async fn admin(args: AdminArgs) -> Result<()> {
-    let credentials = match &args.data_dir {
+/// An admin client from `<data-dir>/credentials` or the AWS_* environment variables.
+pub(crate) fn admin_client(
+    endpoint: String,
+    region: String,
+    data_dir: Option<&std::path::Path>,
+) -> Result<AdminClient> {
+    let credentials = match data_dir {
         Some(dir) => credentials_from_file(&dir.join("credentials"))?,
         None => {
             let id = std::env::var("AWS_ACCESS_KEY_ID")
@@ -183,11 +218,15 @@ async fn admin(args: AdminArgs) -> Result<()> {
             sigv4::Credentials::new(id, kagi_crypto::SecretBytes::new(secret.into_bytes()))
         }
     };
-    let client = AdminClient {
-        endpoint: args.endpoint,
-        region: args.region,
+    Ok(AdminClient {
+        endpoint,
+        region,
         credentials,
-    };
+    })
+}
+
+async fn admin(args: AdminArgs) -> Result<()> {
+    let client = admin_client(args.endpoint, args.region, args.data_dir.as_deref())?;
     let (op, body) = match &args.action {
         AdminAction::CreateAccessKey { user, admin } => (
             "CreateAccessKey",

@@ -4,6 +4,7 @@
 
 pub mod access_keys;
 pub mod aliases;
+pub mod audit;
 pub mod data_key;
 pub mod encrypt;
 pub mod keys;

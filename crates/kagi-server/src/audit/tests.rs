@@ -704,12 +704,7 @@ fn all_operations() -> Vec<Operation> {
 #[test]
 fn event_names_are_the_targets_operation_names() {
     for op in all_operations() {
-        let prefix = if op.is_admin() {
-            crate::operation::ADMIN_PREFIX
-        } else {
-            KMS_PREFIX
-        };
-        let target = format!("{prefix}{}", aws_name(op));
+        let target = format!("{}{}", op.target_prefix(), aws_name(op));
         assert_eq!(Operation::from_target(&target), Some(op), "{target}");
     }
 }
@@ -718,7 +713,7 @@ fn event_names_are_the_targets_operation_names() {
 fn read_only_follows_aws() {
     for op in all_operations() {
         let name = aws_name(op);
-        let by_prefix = ["Describe", "List", "Get"]
+        let by_prefix = ["Describe", "List", "Get", "Lookup"]
             .iter()
             .any(|p| name.starts_with(p));
         let cryptographic = matches!(

@@ -8,7 +8,7 @@ use crate::wire::{parse, timestamp};
 use kagi_kms::{AccessKeyStatus, Caller, Kms, KmsError};
 use serde::{Deserialize, Serialize};
 
-fn require_admin(caller: &Caller, action: &str) -> Result<(), ApiError> {
+pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<(), ApiError> {
     if caller.principal.admin {
         Ok(())
     } else {

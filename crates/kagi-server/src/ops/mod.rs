@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod aliases;
+pub mod audit;
 pub mod data_key;
 pub mod encrypt;
 pub mod keys;
@@ -12,6 +13,7 @@ pub mod tags;
 
 use crate::error::ApiError;
 use crate::operation::Operation;
+use kagi_audit::trail::AuditTrail;
 use kagi_kms::{Caller, Kms};
 use serde::Serialize;
 
@@ -30,6 +32,7 @@ pub fn empty() -> Result<Vec<u8>, ApiError> {
 /// Runs one operation. This `match` is the whole routing table.
 pub fn dispatch(
     kms: &Kms,
+    trail: &AuditTrail,
     op: Operation,
     caller: &Caller,
     body: &[u8],
@@ -66,6 +69,12 @@ pub fn dispatch(
         AdminListAccessKeys => admin::list_access_keys(kms, caller, body),
         AdminUpdateAccessKey => admin::update_access_key(kms, caller, body),
         AdminDeleteAccessKey => admin::delete_access_key(kms, caller, body),
+        GetKeyLastUsage => audit::get_key_last_usage(kms, trail, caller, body),
+        LookupEvents => audit::lookup_events(trail, caller, body),
+        AuditGetCheckpoint => audit::get_checkpoint(trail, caller, body),
+        AuditGetInclusionProof => audit::get_inclusion_proof(trail, caller, body),
+        AuditGetConsistencyProof => audit::get_consistency_proof(trail, caller, body),
+        AuditGetKeyUsage => audit::get_key_usage(kms, trail, caller, body),
     }
 }
 

@@ -1,0 +1,787 @@
+//! The running audit trail: the log, its Merkle tree, signed checkpoints, the lookup index
+//! and the sealed CloudTrail files, put together behind one handle the server records into.
+//!
+//! # Recording
+//!
+//! [`AuditTrail::record`] serialises the event to its canonical bytes and queues them on
+//! the log's writer thread; the completion runs once the record is on stable storage (group
+//! commit: concurrent records share one `fdatasync`). Only then is the leaf appended to the
+//! in-memory Merkle tree and the event handed to the indexer, and only then does the caller
+//! learn its sequence number. Completions run in sequence order on the writer thread, so
+//! the tree's leaf `i` is always log record `i`.
+//!
+//! # Background work (one thread each)
+//!
+//! - *checkpointer*: at least every [`TrailOptions::checkpoint_interval`] while the log grows,
+//!   signs a checkpoint (size + root) with the audit key and persists it: `checkpoint.note`
+//!   (the latest, replaced atomically) and `checkpoints.log` (every checkpoint, each framed
+//!   as a 4-byte big-endian length and the note).
+//! - *indexer*: feeds durable events into the [`EventIndex`] in batches. The index is a
+//!   derived cache: at start-up it is re-fed from its own high-water mark, so losing its tail
+//!   in a crash loses nothing. Queries first wait (up to a second) until the index has
+//!   caught up with every event durable when the query arrived: a client sees its own calls.
+//! - *sealer* (when configured): every [`SealSettings::interval`] writes the not yet sealed
+//!   events as CloudTrail log files, the hourly digest files, and applies index retention.
+//!
+//! # Start-up checks
+//!
+//! The log recovers itself (a torn tail is cut). The latest checkpoint must then be
+//! consistent with what was recovered: a checkpoint larger than the log means acknowledged
+//! events were removed, and a root that differs means the log was rewritten; either refuses
+//! to open with [`TrailError::Tampered`]. Checkpoints only ever cover durable records, so a
+//! crash can never produce either by itself.
+//!
+//! # Measurement-only mode
+//!
+//! [`AuditTrail::discard`] builds a trail that accepts every event and writes it nowhere. It
+//! exists only so that the benchmark can measure what durable auditing costs; the binary
+//! warns loudly when it is used.
+
+use crate::checkpoint::{verifier_key, Checkpoint, CheckpointError, KeyName};
+use crate::event::CloudTrailEvent;
+use crate::index::{
+    EventIndex, IndexError, IndexedEvent, Location, LookupPage, LookupQuery, Usage, UsageRow,
+};
+use crate::log::{self, AuditLog, LogError};
+use crate::merkle::{Hash, MerkleError, MerkleTree};
+use crate::seal::{SealConfig, SealError, Sealer};
+use kagi_crypto::rsa::RsaSigningKey;
+use kagi_crypto::sign::Ed25519SigningKey;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Milliseconds since the Unix epoch, from the injected clock.
+pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+const LOG_DIR: &str = "log";
+const INDEX_FILE: &str = "index.sqlite";
+const LATEST_CHECKPOINT: &str = "checkpoint.note";
+const CHECKPOINT_HISTORY: &str = "checkpoints.log";
+const SEAL_STATE_DIR: &str = "seal";
+/// Most events the indexer writes in one transaction.
+const INDEX_BATCH: usize = 2048;
+/// Most events one sealing step reads into memory.
+const SEAL_CHUNK: u64 = 20_000;
+/// How long a query waits for the index to catch up before answering anyway.
+const INDEX_WAIT: Duration = Duration::from_secs(1);
+
+/// Where a recorded event landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The event's log index (its leaf index in the Merkle tree).
+    pub seq: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    /// The log could not be written (disk full, I/O error): the caller must not serve the
+    /// request unaudited. The detail is for the operator's log, never for the client.
+    #[error("the audit log cannot be written: {0}")]
+    Unavailable(String),
+    /// The recovered log contradicts its own signed checkpoint.
+    #[error("the audit log was tampered with: {0}")]
+    Tampered(String),
+    #[error("no such event")]
+    NotFound,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Merkle(#[from] MerkleError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("audit I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("this audit trail writes nothing (measurement-only mode)")]
+    Discarding,
+}
+
+/// How sealed CloudTrail files are written.
+pub struct SealSettings {
+    pub config: SealConfig,
+    /// How often log files are written (CloudTrail's default is about 5 minutes).
+    pub interval: Duration,
+    /// Signs the hourly digest files.
+    pub key: RsaSigningKey,
+}
+
+impl std::fmt::Debug for SealSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealSettings")
+            .field("out_dir", &self.config.out_dir)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the trail is set up.
+#[derive(Debug)]
+pub struct TrailOptions {
+    /// The checkpoint origin line: the log's name (e.g. `kagi.example/<account>`).
+    pub origin: String,
+    /// The name of the audit key in signed notes.
+    pub key_name: KeyName,
+    pub checkpoint_interval: Duration,
+    /// Lookup retention: index entries older than this are dropped (sealed files and the
+    /// log itself are kept).
+    pub retention: Duration,
+    pub seal: Option<SealSettings>,
+}
+
+/// A signed checkpoint and the tree size it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub size: u64,
+    pub note: String,
+}
+
+/// An inclusion proof of one event in a signed checkpoint's tree.
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    pub leaf_index: u64,
+    pub leaf_hash: Hash,
+    pub path: Vec<Hash>,
+    pub checkpoint: SignedCheckpoint,
+}
+
+struct Durable {
+    dir: PathBuf,
+    log: AuditLog,
+    tree: Mutex<MerkleTree>,
+    index: EventIndex,
+    indexer: Mutex<Option<Sender<IndexedEvent>>>,
+    /// Every event with a smaller seq is in the index.
+    indexed: Mutex<u64>,
+    indexed_changed: Condvar,
+    signer: Ed25519SigningKey,
+    key_name: KeyName,
+    origin: String,
+    latest: Mutex<Option<SignedCheckpoint>>,
+    /// Serialises checkpoint creation (background thread and on-demand requests).
+    checkpointing: Mutex<()>,
+    sealer: Option<Mutex<Sealer>>,
+    retention_millis: i64,
+    now: Now,
+}
+
+enum Mode {
+    Durable(Arc<Durable>),
+    Discard(AtomicU64),
+}
+
+/// The audit trail. Share it with `Arc`; [`AuditTrail::close`] (or drop) stops its threads.
+pub struct AuditTrail {
+    mode: Mode,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for AuditTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("AuditTrail");
+        if let Mode::Durable(t) = &self.mode {
+            d.field("dir", &t.dir);
+        } else {
+            d.field("mode", &"discard");
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AuditTrail {
+    /// Opens the trail in `dir` (created if needed), recovers and checks the log, re-feeds
+    /// the index and starts the background threads.
+    pub fn open(
+        dir: &Path,
+        signer: Ed25519SigningKey,
+        options: TrailOptions,
+        now: Now,
+    ) -> Result<Self, TrailError> {
+        std::fs::create_dir_all(dir)?;
+        let (log, recovered) = AuditLog::open(&dir.join(LOG_DIR))?;
+        let tree = MerkleTree::from_leaf_hashes(recovered.leaf_hashes);
+        let public = signer.public_key();
+        let verifier = verifier_key(&options.key_name, &public);
+        let latest = read_latest_checkpoint(dir, &verifier, &tree)?;
+        let index = EventIndex::open(&dir.join(INDEX_FILE))?;
+        let sealer = match options.seal {
+            Some(s) => {
+                let sealer = Sealer::open(s.config, &dir.join(SEAL_STATE_DIR), s.key)?;
+                Some((Mutex::new(sealer), s.interval))
+            }
+            None => None,
+        };
+        let (seal_interval, sealer) = match sealer {
+            Some((s, i)) => (Some(i), Some(s)),
+            None => (None, None),
+        };
+        let (tx, rx) = mpsc::channel();
+        let durable = Arc::new(Durable {
+            dir: dir.to_path_buf(),
+            log,
+            tree: Mutex::new(tree),
+            index,
+            indexer: Mutex::new(Some(tx)),
+            indexed: Mutex::new(0),
+            indexed_changed: Condvar::new(),
+            signer,
+            key_name: options.key_name,
+            origin: options.origin,
+            latest: Mutex::new(latest),
+            checkpointing: Mutex::new(()),
+            sealer,
+            retention_millis: i64::try_from(options.retention.as_millis()).unwrap_or(i64::MAX),
+            now,
+        });
+        durable.catch_up_index()?;
+        let trail = Self {
+            mode: Mode::Durable(durable.clone()),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            threads: Mutex::new(Vec::new()),
+        };
+        let mut threads = Vec::new();
+        {
+            let d = durable.clone();
+            threads.push(spawn("kagi-audit-index", move || d.index_loop(rx))?);
+        }
+        {
+            let d = durable.clone();
+            let stop = trail.stop.clone();
+            let every = options.checkpoint_interval;
+            threads.push(spawn("kagi-audit-checkpoint", move || {
+                while !wait_stop(&stop, every) {
+                    if let Err(e) = d.checkpoint_now() {
+                        eprintln_redacted("checkpoint", &e);
+                    }
+                }
+                let _ = d.checkpoint_now();
+            })?);
+        }
+        if let Some(every) = seal_interval {
+            let d = durable.clone();
+            let stop = trail.stop.clone();
+            threads.push(spawn("kagi-audit-seal", move || {
+                while !wait_stop(&stop, every) {
+                    if let Err(e) = d.seal_pass(false) {
+                        eprintln_redacted("sealing", &e);
+                    }
+                }
+            })?);
+        }
+        *lock(&trail.threads) = threads;
+        Ok(trail)
+    }
+
+    /// A trail that writes nothing: for the benchmark's measurement-only switch.
+    pub fn discard() -> Self {
+        Self {
+            mode: Mode::Discard(AtomicU64::new(0)),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn is_discarding(&self) -> bool {
+        matches!(self.mode, Mode::Discard(_))
+    }
+
+    fn durable(&self) -> Result<&Arc<Durable>, TrailError> {
+        match &self.mode {
+            Mode::Durable(d) => Ok(d),
+            Mode::Discard(_) => Err(TrailError::Discarding),
+        }
+    }
+
+    /// False after a failed write until a later write succeeds.
+    pub fn is_healthy(&self) -> bool {
+        match &self.mode {
+            Mode::Durable(d) => d.log.is_healthy(),
+            Mode::Discard(_) => true,
+        }
+    }
+
+    /// Makes `event` durable; `done` runs (on the log's writer thread) once it is on stable
+    /// storage, or with [`TrailError::Unavailable`] if it could not be written.
+    pub fn record(
+        &self,
+        event: &CloudTrailEvent,
+        done: impl FnOnce(Result<Recorded, TrailError>) + Send + 'static,
+    ) {
+        let d = match &self.mode {
+            Mode::Durable(d) => d.clone(),
+            Mode::Discard(n) => {
+                // Serialise anyway, so the measurement includes building the record.
+                let _ = event.canonical_bytes();
+                let seq = n.fetch_add(1, Ordering::Relaxed);
+                return done(Ok(Recorded { seq }));
+            }
+        };
+        let payload = event.canonical_bytes();
+        let mut entry = IndexedEvent::from_event(event, 0, 0, 0);
+        let log_ref = d.clone();
+        log_ref
+            .log
+            .append_with(payload, move |result| match result {
+                Ok(receipt) => {
+                    {
+                        let mut tree = lock(&d.tree);
+                        let index = tree.append(receipt.leaf_hash);
+                        debug_assert_eq!(index, receipt.seq, "tree and log out of step");
+                    }
+                    entry.seq = receipt.seq;
+                    entry.segment = receipt.segment;
+                    entry.offset = receipt.offset;
+                    if let Some(tx) = lock(&d.indexer).as_ref() {
+                        let _ = tx.send(entry);
+                    }
+                    done(Ok(Recorded { seq: receipt.seq }));
+                }
+                Err(e) => done(Err(TrailError::Unavailable(e.to_string()))),
+            });
+    }
+
+    /// Records and waits (for callers without an async runtime, e.g. service events).
+    pub fn record_blocking(&self, event: &CloudTrailEvent) -> Result<Recorded, TrailError> {
+        let (tx, rx) = mpsc::channel();
+        self.record(event, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv()
+            .map_err(|_| TrailError::Unavailable("the audit log is closed".into()))?
+    }
+
+    /// Number of durable events.
+    pub fn size(&self) -> u64 {
+        match &self.mode {
+            Mode::Durable(d) => lock(&d.tree).len(),
+            Mode::Discard(n) => n.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The verifier key string that checks this trail's checkpoints.
+    pub fn verifier_key(&self) -> Result<String, TrailError> {
+        let d = self.durable()?;
+        Ok(verifier_key(&d.key_name, &d.signer.public_key()))
+    }
+
+    /// The latest checkpoint, signing a new one first if the log has grown since.
+    pub fn checkpoint(&self) -> Result<SignedCheckpoint, TrailError> {
+        self.durable()?.checkpoint_now()
+    }
+
+    /// Proof that event `seq` is in the tree of the checkpoint covering `tree_size` (the
+    /// latest checkpoint when `None`).
+    pub fn inclusion_proof(
+        &self,
+        seq: u64,
+        tree_size: Option<u64>,
+    ) -> Result<InclusionProof, TrailError> {
+        let d = self.durable()?;
+        let checkpoint = d.checkpoint_now()?;
+        let size = tree_size.unwrap_or(checkpoint.size);
+        if size > checkpoint.size {
+            return Err(TrailError::InvalidArgument(format!(
+                "tree size {size} is larger than the latest checkpoint ({})",
+                checkpoint.size
+            )));
+        }
+        if seq >= size {
+            return Err(TrailError::InvalidArgument(format!(
+                "log index {seq} is not inside a tree of size {size}"
+            )));
+        }
+        let tree = lock(&d.tree);
+        let path = tree.inclusion_proof(seq, size)?;
+        let leaf_hash = tree.leaf_hash(seq).ok_or(TrailError::NotFound)?;
+        drop(tree);
+        let checkpoint = if size == checkpoint.size {
+            checkpoint
+        } else {
+            d.sign(size)?
+        };
+        Ok(InclusionProof {
+            leaf_index: seq,
+            leaf_hash,
+            path,
+            checkpoint,
+        })
+    }
+
+    /// Proof that the tree of size `first` is a prefix of the tree of size `second`.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, TrailError> {
+        let d = self.durable()?;
+        let latest = d.checkpoint_now()?;
+        if second > latest.size {
+            return Err(TrailError::InvalidArgument(format!(
+                "tree size {second} is larger than the latest checkpoint ({})",
+                latest.size
+            )));
+        }
+        Ok(lock(&d.tree).consistency_proof(first, second)?)
+    }
+
+    /// A signed checkpoint of the tree's first `size` events (for consistency proofs between
+    /// arbitrary sizes).
+    pub fn checkpoint_at(&self, size: u64) -> Result<SignedCheckpoint, TrailError> {
+        let d = self.durable()?;
+        if size > d.checkpoint_now()?.size {
+            return Err(TrailError::InvalidArgument(format!(
+                "tree size {size} is larger than the log"
+            )));
+        }
+        d.sign(size)
+    }
+
+    /// Where the event with this `eventID` is.
+    pub fn find_event(&self, event_id: &str) -> Result<Location, TrailError> {
+        let d = self.durable()?;
+        d.wait_indexed();
+        d.index.find_event(event_id)?.ok_or(TrailError::NotFound)
+    }
+
+    /// The canonical bytes of the event at `location`.
+    pub fn read_event(&self, location: &Location) -> Result<Vec<u8>, TrailError> {
+        let d = self.durable()?;
+        let (seq, payload) =
+            log::read_record(&d.dir.join(LOG_DIR), location.segment, location.offset)?;
+        if seq != location.seq {
+            return Err(TrailError::Tampered(format!(
+                "index points at record {seq} for event {}",
+                location.seq
+            )));
+        }
+        Ok(payload)
+    }
+
+    /// One page of LookupEvents: the events' canonical bytes, newest first.
+    pub fn lookup(
+        &self,
+        query: &LookupQuery,
+    ) -> Result<(Vec<Vec<u8>>, Option<String>), TrailError> {
+        let d = self.durable()?;
+        d.wait_indexed();
+        let LookupPage { hits, next_token } = d.index.lookup(query)?;
+        let events = hits
+            .iter()
+            .map(|h| self.read_event(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((events, next_token))
+    }
+
+    /// The newest successful event naming one of `key_names` with one of `event_names`.
+    pub fn last_usage(
+        &self,
+        key_names: &[&str],
+        event_names: &[&str],
+    ) -> Result<Option<Usage>, TrailError> {
+        let d = self.durable()?;
+        d.wait_indexed();
+        Ok(d.index.last_usage(key_names, event_names)?)
+    }
+
+    /// Who used the key, with which operations, between the bounds.
+    pub fn usage_summary(
+        &self,
+        key_names: &[&str],
+        start_millis: Option<i64>,
+        end_millis: Option<i64>,
+    ) -> Result<Vec<UsageRow>, TrailError> {
+        let d = self.durable()?;
+        d.wait_indexed();
+        Ok(d.index.usage_summary(key_names, start_millis, end_millis)?)
+    }
+
+    /// Seals every durable event now and writes digests (shutdown, tests).
+    pub fn seal_now(&self) -> Result<(), TrailError> {
+        self.durable()?.seal_pass(true)
+    }
+
+    /// Stops the background threads after a final checkpoint and seal, then the log.
+    pub fn close(&self) {
+        if let Mode::Durable(d) = &self.mode {
+            // Finish what is queued first, so the final checkpoint covers it.
+            d.log.close();
+        }
+        {
+            let (flag, cv) = &*self.stop;
+            *lock(flag) = true;
+            cv.notify_all();
+        }
+        if let Mode::Durable(d) = &self.mode {
+            // The writer has stopped, so nothing sends any more; this ends the indexer.
+            lock(&d.indexer).take();
+        }
+        for t in lock(&self.threads).drain(..) {
+            let _ = t.join();
+        }
+        if let Mode::Durable(d) = &self.mode {
+            if d.sealer.is_some() {
+                if let Err(e) = d.seal_pass(true) {
+                    eprintln_redacted("final sealing", &e);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for AuditTrail {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Durable {
+    fn sign(&self, size: u64) -> Result<SignedCheckpoint, TrailError> {
+        let root = lock(&self.tree).root(size)?;
+        let note =
+            Checkpoint::new(self.origin.clone(), size, root)?.sign(&self.key_name, &self.signer);
+        Ok(SignedCheckpoint { size, note })
+    }
+
+    /// Signs and persists a checkpoint of the whole tree unless the latest one covers it.
+    fn checkpoint_now(&self) -> Result<SignedCheckpoint, TrailError> {
+        let _one_at_a_time = lock(&self.checkpointing);
+        let size = lock(&self.tree).len();
+        if let Some(latest) = lock(&self.latest).as_ref() {
+            if latest.size == size {
+                return Ok(latest.clone());
+            }
+        }
+        let signed = self.sign(size)?;
+        append_history(&self.dir, &signed.note)?;
+        write_atomically(&self.dir, LATEST_CHECKPOINT, signed.note.as_bytes())?;
+        *lock(&self.latest) = Some(signed.clone());
+        Ok(signed)
+    }
+
+    /// Re-feeds the index from its high-water mark to the end of the log.
+    fn catch_up_index(&self) -> Result<(), TrailError> {
+        let from = self.index.next_seq()?;
+        let size = lock(&self.tree).len();
+        let mut batch = Vec::with_capacity(INDEX_BATCH);
+        let mut failure = None;
+        log::for_each_record_from(&self.dir.join(LOG_DIR), from, |rec| {
+            // A record that is not an event cannot be indexed (Kagi never writes one; the
+            // verifier reports it); the index skips it.
+            if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
+                batch.push(IndexedEvent::from_event(
+                    &ev,
+                    rec.seq,
+                    rec.segment,
+                    rec.offset,
+                ));
+            }
+            if batch.len() >= INDEX_BATCH {
+                if let Err(e) = self.index.insert_batch(&batch) {
+                    failure = Some(e);
+                    return false;
+                }
+                batch.clear();
+            }
+            true
+        })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        self.index.insert_batch(&batch)?;
+        *lock(&self.indexed) = size;
+        Ok(())
+    }
+
+    fn index_loop(&self, rx: Receiver<IndexedEvent>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < INDEX_BATCH {
+                match rx.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
+                }
+            }
+            let next = batch.last().map_or(0, |e| e.seq + 1);
+            // The index is a cache: retry until it takes the batch (a full disk clears).
+            let mut delay = Duration::from_millis(10);
+            while let Err(e) = self.index.insert_batch(&batch) {
+                eprintln_redacted("indexing", &TrailError::Index(e));
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            let mut indexed = lock(&self.indexed);
+            *indexed = (*indexed).max(next);
+            self.indexed_changed.notify_all();
+        }
+    }
+
+    /// Waits until every event durable now is indexed, at most [`INDEX_WAIT`].
+    fn wait_indexed(&self) {
+        let target = lock(&self.tree).len();
+        let deadline = Instant::now() + INDEX_WAIT;
+        let mut indexed = lock(&self.indexed);
+        while *indexed < target {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            indexed = self
+                .indexed_changed
+                .wait_timeout(indexed, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Seals what is durable, writes digests that are due (all of them when `force`), and
+    /// applies index retention.
+    fn seal_pass(&self, force: bool) -> Result<(), TrailError> {
+        if let Some(sealer) = &self.sealer {
+            let mut sealer = lock(sealer);
+            let end = lock(&self.tree).len();
+            while sealer.next_seq() < end {
+                let from = sealer.next_seq();
+                let to = end.min(from + SEAL_CHUNK);
+                let mut events = Vec::new();
+                log::for_each_record_from(&self.dir.join(LOG_DIR), from, |rec| {
+                    if rec.seq >= to {
+                        return false;
+                    }
+                    events.push((rec.seq, rec.payload.to_vec()));
+                    true
+                })?;
+                sealer.seal(&events, (self.now)())?;
+            }
+            if force {
+                sealer.force_digests((self.now)())?;
+            } else {
+                sealer.write_digests_if_due((self.now)())?;
+            }
+        }
+        let horizon = (self.now)().saturating_sub(self.retention_millis);
+        self.index.delete_before(horizon)?;
+        Ok(())
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.into()).spawn(f)
+}
+
+/// Waits `every` or until stopped; true when stopped.
+fn wait_stop(stop: &(Mutex<bool>, Condvar), every: Duration) -> bool {
+    let (flag, cv) = stop;
+    let guard = lock(flag);
+    if *guard {
+        return true;
+    }
+    let (guard, _) = cv
+        .wait_timeout(guard, every)
+        .unwrap_or_else(|e| e.into_inner());
+    *guard
+}
+
+/// Background failures go to stderr: this crate has no logger, and none of these errors
+/// carries event contents (only I/O and SQLite messages).
+fn eprintln_redacted(what: &str, e: &TrailError) {
+    eprintln!("kagi audit: {what} failed: {e}");
+}
+
+/// The latest persisted checkpoint, checked against the recovered tree.
+fn read_latest_checkpoint(
+    dir: &Path,
+    verifier: &str,
+    tree: &MerkleTree,
+) -> Result<Option<SignedCheckpoint>, TrailError> {
+    let note = match std::fs::read_to_string(dir.join(LATEST_CHECKPOINT)) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let cp = Checkpoint::parse_and_verify(&note, verifier).map_err(|e| {
+        TrailError::Tampered(format!(
+            "{LATEST_CHECKPOINT} is not signed by this installation's audit key ({e})"
+        ))
+    })?;
+    if cp.size() > tree.len() {
+        return Err(TrailError::Tampered(format!(
+            "the latest checkpoint covers {} events but the log holds only {}: acknowledged \
+             events are missing",
+            cp.size(),
+            tree.len()
+        )));
+    }
+    if tree.root(cp.size())? != *cp.root() {
+        return Err(TrailError::Tampered(format!(
+            "the log's first {} events do not match the signed checkpoint: the log was rewritten",
+            cp.size()
+        )));
+    }
+    Ok(Some(SignedCheckpoint {
+        size: cp.size(),
+        note,
+    }))
+}
+
+/// Every checkpoint in `checkpoints.log`, oldest first.
+pub fn read_checkpoint_history(dir: &Path) -> Result<Vec<String>, TrailError> {
+    let mut bytes = Vec::new();
+    match File::open(dir.join(CHECKPOINT_HISTORY)) {
+        Ok(mut f) => f.read_to_end(&mut bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut notes = Vec::new();
+    let mut rest = bytes.as_slice();
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let Some(note) = rest.get(4..4 + len) else {
+            break; // a torn last append: the checkpoint it held was never relied on
+        };
+        notes.push(String::from_utf8_lossy(note).into_owned());
+        rest = &rest[4 + len..];
+    }
+    Ok(notes)
+}
+
+fn append_history(dir: &Path, note: &str) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(CHECKPOINT_HISTORY))?;
+    let mut framed = Vec::with_capacity(4 + note.len());
+    framed.extend_from_slice(&(note.len() as u32).to_be_bytes());
+    framed.extend_from_slice(note.as_bytes());
+    f.write_all(&framed)?;
+    f.sync_data()
+}
+
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    File::open(dir)?.sync_all()
+}
+
+/// The paths of a trail directory, for offline tools.
+pub fn log_dir(trail_dir: &Path) -> PathBuf {
+    trail_dir.join(LOG_DIR)
+}
+
+/// The latest checkpoint file of a trail directory.
+pub fn latest_checkpoint_path(trail_dir: &Path) -> PathBuf {
+    trail_dir.join(LATEST_CHECKPOINT)
+}

@@ -1,0 +1,279 @@
+//! Audit trail wire tests: the real AWS SDK for Rust against an in-process Kagi, then the
+//! trail read back through Kagi's audit API and straight from disk.
+
+use aws_sdk_kms::primitives::Blob;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use kagi_audit::checkpoint::Checkpoint;
+use kagi_audit::event::CloudTrailEvent;
+use kagi_audit::merkle::{verify_consistency, verify_inclusion, Hash};
+use kagi_server::admin_client::AdminClient;
+use serde_json::json;
+use std::path::Path;
+use test_support::TestServer;
+
+const REGION: &str = "us-east-1";
+
+fn admin(server: &TestServer) -> AdminClient {
+    AdminClient {
+        endpoint: server.endpoint.clone(),
+        region: REGION.into(),
+        credentials: sigv4::Credentials::new(
+            server.access_key_id.clone(),
+            kagi_crypto::SecretBytes::new(server.secret.clone().into_bytes()),
+        ),
+    }
+}
+
+fn audit_dir(server: &TestServer) -> std::path::PathBuf {
+    server.data_dir.join("audit")
+}
+
+/// Every event in the log directory, in order.
+fn events_on_disk(audit_dir: &Path) -> Vec<CloudTrailEvent> {
+    kagi_audit::log::read_dir_from(&kagi_audit::trail::log_dir(audit_dir), 0)
+        .expect("log readable")
+        .into_iter()
+        .map(|(_, payload)| CloudTrailEvent::parse(&payload).expect("event parses"))
+        .collect()
+}
+
+fn hash(v: &serde_json::Value) -> Hash {
+    BASE64
+        .decode(v.as_str().expect("hash string"))
+        .expect("base64")
+        .try_into()
+        .expect("32 bytes")
+}
+
+#[tokio::test]
+async fn every_call_is_recorded_before_its_response() {
+    let server = TestServer::builder()
+        .account_id("111122223333")
+        .build()
+        .await;
+    let kms = server.client(REGION);
+    let created = kms.create_key().send().await.expect("create key");
+    let key_id = created.key_metadata.unwrap().key_id;
+    let raw = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new("attack at dawn"))
+        .encryption_context("purpose", "test")
+        .send()
+        .await
+        .expect("encrypt");
+    let request_id = aws_sdk_kms::operation::RequestId::request_id(&raw)
+        .expect("request id")
+        .to_string();
+    // A failed call and an unauthenticated one are recorded too.
+    let err = kms.describe_key().key_id("alias/missing").send().await;
+    assert!(err.is_err());
+    let stranger = server.client_with(REGION, "AKIAUNKNOWNUNKNOWN00", "nope");
+    assert!(stranger.list_keys().send().await.is_err());
+
+    // Each response was sent after its event was durable: the events are on disk now.
+    let events = events_on_disk(&audit_dir(&server));
+    let names: Vec<&str> = events.iter().map(|e| e.event_name.as_str()).collect();
+    assert!(names.starts_with(&["CreateKey"]), "{names:?}");
+    let encrypt = events
+        .iter()
+        .find(|e| e.request_id.as_deref() == Some(request_id.as_str()))
+        .expect("the Encrypt event carries the client's request id");
+    assert_eq!(encrypt.event_name, "Encrypt");
+    assert_eq!(encrypt.event_source, "kms.amazonaws.com");
+    assert!(encrypt.read_only);
+    assert_eq!(encrypt.resources.len(), 1);
+    assert!(encrypt.resources[0].arn.ends_with(&key_id));
+    let params = encrypt.request_parameters.as_ref().expect("parameters");
+    assert_eq!(params["encryptionContext"], json!({"purpose": "test"}));
+    assert!(params.get("plaintext").is_none());
+    let failed = events
+        .iter()
+        .find(|e| e.event_name == "DescribeKey")
+        .expect("failed call recorded");
+    assert_eq!(failed.error_code.as_deref(), Some("NotFoundException"));
+    let denied = events
+        .iter()
+        .find(|e| e.event_name == "ListKeys")
+        .expect("unauthenticated call recorded");
+    assert_eq!(
+        denied.error_code.as_deref(),
+        Some("UnrecognizedClientException")
+    );
+    assert_eq!(
+        denied.user_identity.access_key_id.as_deref(),
+        Some("AKIAUNKNOWNUNKNOWN00")
+    );
+    let plaintext_b64 = BASE64.encode("attack at dawn");
+    for e in &events {
+        let bytes = String::from_utf8(e.canonical_bytes()).unwrap();
+        assert!(!bytes.contains("attack at dawn") && !bytes.contains(&plaintext_b64));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn headers_name_the_event_and_proofs_verify() {
+    let server = TestServer::builder().build().await;
+    let kms = server.client(REGION);
+    for _ in 0..5 {
+        kms.create_key().send().await.expect("create key");
+    }
+    // The raw HTTP answer carries the event id and log index.
+    let admin = admin(&server);
+    let checkpoint = admin
+        .call_audit("GetCheckpoint", json!({}))
+        .await
+        .expect("checkpoint");
+    let verifier = checkpoint["VerifierKey"].as_str().unwrap().to_string();
+    let cp = Checkpoint::parse_and_verify(checkpoint["Checkpoint"].as_str().unwrap(), &verifier)
+        .expect("checkpoint signature verifies");
+    assert!(cp.size() >= 5, "size {}", cp.size());
+    let events = events_on_disk(&audit_dir(&server));
+    let third = &events[2];
+    let proof = admin
+        .call_audit("GetInclusionProof", json!({"EventId": third.event_id}))
+        .await
+        .expect("inclusion proof");
+    assert_eq!(proof["LogIndex"], json!(2));
+    let signed = Checkpoint::parse_and_verify(proof["Checkpoint"].as_str().unwrap(), &verifier)
+        .expect("proof checkpoint verifies");
+    let path: Vec<Hash> = proof["AuditPath"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    let leaf = kagi_audit::log::leaf_hash(&third.canonical_bytes());
+    assert_eq!(leaf, hash(&proof["LeafHash"]));
+    assert!(verify_inclusion(
+        &leaf,
+        2,
+        signed.size(),
+        &path,
+        signed.root()
+    ));
+
+    kms.create_key().send().await.expect("one more");
+    let consistency = admin
+        .call_audit("GetConsistencyProof", json!({"FirstTreeSize": cp.size()}))
+        .await
+        .expect("consistency proof");
+    let old =
+        Checkpoint::parse_and_verify(consistency["FirstCheckpoint"].as_str().unwrap(), &verifier)
+            .unwrap();
+    let new =
+        Checkpoint::parse_and_verify(consistency["SecondCheckpoint"].as_str().unwrap(), &verifier)
+            .unwrap();
+    assert!(new.size() > old.size());
+    let hashes: Vec<Hash> = consistency["Proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    assert!(verify_consistency(
+        old.size(),
+        new.size(),
+        old.root(),
+        new.root(),
+        &hashes
+    ));
+    assert_eq!(old.root(), cp.root());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn key_last_usage_follows_cryptographic_calls() {
+    let server = TestServer::builder().build().await;
+    let kms = server.client(REGION);
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let unused = kms
+        .get_key_last_usage()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("last usage");
+    assert!(unused
+        .key_last_usage
+        .as_ref()
+        .is_none_or(|u| u.operation.is_none()));
+    assert!(unused.key_creation_date.is_some());
+    let generated = kms
+        .generate_data_key()
+        .key_id(&key)
+        .number_of_bytes(32)
+        .send()
+        .await
+        .expect("data key");
+    let request_id = aws_sdk_kms::operation::RequestId::request_id(&generated)
+        .unwrap()
+        .to_string();
+    let used = kms
+        .get_key_last_usage()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("last usage");
+    let last = used.key_last_usage.expect("usage");
+    assert_eq!(last.operation.unwrap().as_str(), "GenerateDataKey");
+    assert_eq!(last.kms_request_id.as_deref(), Some(request_id.as_str()));
+    assert!(last.cloud_trail_event_id.is_some());
+    // Aliases are not accepted, as in AWS KMS.
+    kms.create_alias()
+        .alias_name("alias/usage")
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let by_alias = kms.get_key_last_usage().key_id("alias/usage").send().await;
+    assert!(by_alias.is_err());
+
+    let usage = admin(&server)
+        .call_audit("GetKeyUsage", json!({"KeyId": key}))
+        .await
+        .expect("usage summary");
+    let rows = usage["Usage"].as_array().unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r["Operation"] == "GenerateDataKey" && r["Count"] == 1));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn truncating_the_log_is_detected_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::builder().data_dir(data.path()).build().await;
+    let kms = server.client(REGION);
+    for _ in 0..3 {
+        kms.create_key().send().await.unwrap();
+    }
+    server.stop().await;
+    // Cut the newest record off the only segment.
+    let log_dir = data.path().join("audit").join("log");
+    let segment = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .unwrap();
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    f.set_len(len - 10).unwrap();
+    drop(f);
+    let mut config = kagi::Config::new("127.0.0.1:0".parse().unwrap());
+    config.data_dir = Some(data.path().to_path_buf());
+    let opened = kagi::App::open(config, std::sync::Arc::new(kagi_kms::SystemClock));
+    let err = format!("{:#}", opened.err().expect("a truncated log is refused"));
+    assert!(err.contains("tampered"), "{err}");
+}
