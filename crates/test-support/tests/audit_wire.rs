@@ -277,3 +277,126 @@ async fn truncating_the_log_is_detected_at_start() {
     let err = format!("{:#}", opened.err().expect("a truncated log is refused"));
     assert!(err.contains("tampered"), "{err}");
 }
+
+/// Every file under `dir`, gzip'd ones decompressed.
+fn all_audit_output(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all_audit_output(&path, out);
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let bytes = if path.extension().is_some_and(|x| x == "gz") {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                .unwrap();
+            plain
+        } else {
+            bytes
+        };
+        out.push((path.display().to_string(), bytes));
+    }
+}
+
+/// Bytes as a string of one char per byte, so that the standard library's (optimised)
+/// substring search can look for arbitrary bytes.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// No plaintext, data key, ciphertext or random bytes of any call reach the log, the
+/// index, the checkpoints or the sealed CloudTrail files, raw or base64-encoded.
+#[tokio::test]
+async fn no_secret_reaches_any_audit_output() {
+    use kagi_crypto::Rng as _;
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::builder().data_dir(data.path()).build().await;
+    let kms = server.client(REGION);
+    let rng = kagi_crypto::SystemRng::new();
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let other = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    for round in 0..16 {
+        let mut plaintext = vec![0u8; 24 + round];
+        rng.fill(&mut plaintext).unwrap();
+        let encrypted = kms
+            .encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(plaintext.clone()))
+            .send()
+            .await
+            .unwrap();
+        let blob = encrypted.ciphertext_blob.unwrap();
+        let decrypted = kms
+            .decrypt()
+            .ciphertext_blob(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(decrypted.plaintext.unwrap().as_ref(), &plaintext[..]);
+        let re = kms
+            .re_encrypt()
+            .ciphertext_blob(blob.clone())
+            .destination_key_id(&other)
+            .send()
+            .await
+            .unwrap();
+        let data_key = kms
+            .generate_data_key()
+            .key_id(&key)
+            .number_of_bytes(32)
+            .send()
+            .await
+            .unwrap();
+        let random = kms
+            .generate_random()
+            .number_of_bytes(32)
+            .send()
+            .await
+            .unwrap();
+        secrets.push(plaintext);
+        secrets.push(blob.into_inner());
+        secrets.push(re.ciphertext_blob.unwrap().into_inner());
+        secrets.push(data_key.plaintext.unwrap().into_inner());
+        secrets.push(data_key.ciphertext_blob.unwrap().into_inner());
+        secrets.push(random.plaintext.unwrap().into_inner());
+    }
+    let data_dir = data.path().to_path_buf();
+    // The graceful stop seals every event into CloudTrail files and writes digests.
+    server.stop().await;
+    let mut files = Vec::new();
+    all_audit_output(&data_dir.join("audit"), &mut files);
+    all_audit_output(&data_dir.join("cloudtrail"), &mut files);
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with(".json.gz")),
+        "sealed files were written: {:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    let files: Vec<(String, String)> = files.iter().map(|(p, b)| (p.clone(), latin1(b))).collect();
+    for secret in &secrets {
+        let raw = latin1(secret);
+        let encoded = BASE64.encode(secret);
+        for (path, text) in &files {
+            assert!(!text.contains(&raw), "secret bytes in {path}");
+            assert!(!text.contains(&encoded), "base64 secret in {path}");
+        }
+    }
+}
