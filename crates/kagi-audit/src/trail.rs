@@ -218,7 +218,7 @@ impl AuditTrail {
         let public = signer.public_key();
         let verifier = verifier_key(&options.key_name, &public);
         let latest = read_latest_checkpoint(dir, &verifier, &tree)?;
-        let index = EventIndex::open(&dir.join(INDEX_FILE))?;
+        let index = open_index(dir)?;
         let sealer = match options.seal {
             Some(s) => {
                 let sealer = Sealer::open(s.config, &dir.join(SEAL_STATE_DIR), s.key)?;
@@ -675,6 +675,25 @@ impl Durable {
     }
 }
 
+/// Opens the lookup index; one that cannot be opened (a damaged file) is moved aside and
+/// rebuilt from the log, which is the source of truth.
+fn open_index(dir: &Path) -> Result<EventIndex, TrailError> {
+    let path = dir.join(INDEX_FILE);
+    match EventIndex::open(&path) {
+        Ok(index) => Ok(index),
+        Err(e) => {
+            eprintln_redacted("opening the lookup index (rebuilding it)", &e.into());
+            for suffix in ["", "-wal", "-shm"] {
+                let from = dir.join(format!("{INDEX_FILE}{suffix}"));
+                if from.exists() {
+                    std::fs::rename(&from, dir.join(format!("{INDEX_FILE}{suffix}.damaged")))?;
+                }
+            }
+            Ok(EventIndex::open(&path)?)
+        }
+    }
+}
+
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name.into()).spawn(f)
 }
@@ -784,4 +803,178 @@ pub fn log_dir(trail_dir: &Path) -> PathBuf {
 /// The latest checkpoint file of a trail directory.
 pub fn latest_checkpoint_path(trail_dir: &Path) -> PathBuf {
     trail_dir.join(LATEST_CHECKPOINT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventTime, EventType, Resource, UserIdentity, EVENT_VERSION};
+    use crate::merkle::verify_inclusion;
+
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn event(i: u64) -> CloudTrailEvent {
+        CloudTrailEvent {
+            event_version: EVENT_VERSION.into(),
+            user_identity: UserIdentity {
+                user_name: Some("alice".into()),
+                access_key_id: Some("AKIAKAGIEXAMPLE00001".into()),
+                ..UserIdentity::default()
+            },
+            event_time: EventTime::from_epoch_seconds(1_795_000_000 + i as i64),
+            event_source: "kms.amazonaws.com".into(),
+            event_name: if i % 2 == 0 { "Encrypt" } else { "Decrypt" }.into(),
+            aws_region: "us-east-1".into(),
+            source_ip_address: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            error_code: None,
+            error_message: None,
+            request_parameters: None,
+            response_elements: None,
+            additional_event_data: None,
+            request_id: Some(format!("request-{i}")),
+            event_id: format!("event-{i}"),
+            read_only: true,
+            resources: vec![Resource {
+                account_id: "111122223333".into(),
+                resource_type: "AWS::KMS::Key".into(),
+                arn: KEY.into(),
+            }],
+            event_type: EventType::AwsApiCall,
+            management_event: true,
+            recipient_account_id: "111122223333".into(),
+            service_event_details: None,
+            event_category: "Management".into(),
+        }
+    }
+
+    fn signer() -> Ed25519SigningKey {
+        Ed25519SigningKey::from_secret(&kagi_crypto::SecretBytes::new(vec![7; 32])).unwrap()
+    }
+
+    fn open(dir: &Path) -> Result<AuditTrail, TrailError> {
+        let options = TrailOptions {
+            origin: "kagi/test".into(),
+            key_name: KeyName::new("kagi-audit-test").unwrap(),
+            checkpoint_interval: Duration::from_millis(50),
+            retention: Duration::from_secs(365 * 86_400 * 100),
+            seal: None,
+        };
+        AuditTrail::open(dir, signer(), options, Arc::new(|| 1_795_000_000_000))
+    }
+
+    #[test]
+    fn records_prove_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = open(dir.path()).unwrap();
+        for i in 0..10 {
+            assert_eq!(trail.record_blocking(&event(i)).unwrap().seq, i);
+        }
+        let location = trail.find_event("event-3").unwrap();
+        assert_eq!(location.seq, 3);
+        assert_eq!(
+            trail.read_event(&location).unwrap(),
+            event(3).canonical_bytes()
+        );
+        let proof = trail.inclusion_proof(3, None).unwrap();
+        let cp =
+            Checkpoint::parse_and_verify(&proof.checkpoint.note, &trail.verifier_key().unwrap())
+                .unwrap();
+        assert_eq!(cp.size(), 10);
+        let leaf = log::leaf_hash(&event(3).canonical_bytes());
+        assert!(verify_inclusion(&leaf, 3, 10, &proof.path, cp.root()));
+        let query = LookupQuery {
+            attribute: Some((crate::index::AttributeKey::EventName, "Decrypt".into())),
+            start_millis: None,
+            end_millis: None,
+            max_results: 50,
+            next_token: None,
+        };
+        let (events, _) = trail.lookup(&query).unwrap();
+        assert_eq!(events.len(), 5);
+        assert_eq!(events[0], event(9).canonical_bytes(), "newest first");
+        let usage = trail.last_usage(&[KEY], &["Encrypt"]).unwrap().unwrap();
+        assert_eq!(usage.event_id, "event-8");
+        trail.close();
+        drop(trail);
+
+        // The index is a cache: deleting it loses nothing.
+        std::fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
+        let trail = open(dir.path()).unwrap();
+        assert_eq!(trail.size(), 10);
+        assert_eq!(trail.find_event("event-9").unwrap().seq, 9);
+        assert_eq!(trail.record_blocking(&event(10)).unwrap().seq, 10);
+        let consistency = trail.consistency_proof(10, 11).unwrap();
+        assert!(!consistency.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_index_is_rebuilt_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = open(dir.path()).unwrap();
+        for i in 0..5 {
+            trail.record_blocking(&event(i)).unwrap();
+        }
+        drop(trail);
+        std::fs::write(dir.path().join(INDEX_FILE), b"this is not a database").unwrap();
+        let trail = open(dir.path()).unwrap();
+        assert_eq!(trail.find_event("event-4").unwrap().seq, 4);
+    }
+
+    #[test]
+    fn a_log_shorter_than_its_checkpoint_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = open(dir.path()).unwrap();
+        for i in 0..3 {
+            trail.record_blocking(&event(i)).unwrap();
+        }
+        assert_eq!(trail.checkpoint().unwrap().size, 3);
+        drop(trail);
+        // Replace the log by a shorter one: a rewrite that drops acknowledged events.
+        std::fs::remove_dir_all(log_dir(dir.path())).unwrap();
+        let err = open(dir.path()).unwrap_err();
+        assert!(matches!(err, TrailError::Tampered(_)), "{err}");
+    }
+
+    #[test]
+    fn a_rewritten_log_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = open(dir.path()).unwrap();
+        for i in 0..3 {
+            trail.record_blocking(&event(i)).unwrap();
+        }
+        trail.checkpoint().unwrap();
+        drop(trail);
+        std::fs::remove_dir_all(log_dir(dir.path())).unwrap();
+        let (log, _) = AuditLog::open(&log_dir(dir.path())).unwrap();
+        for i in 10..13 {
+            log.append(event(i).canonical_bytes()).unwrap();
+        }
+        drop(log);
+        let err = open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("rewritten"), "{err}");
+    }
+
+    #[test]
+    fn checkpoints_follow_the_log_every_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = open(dir.path()).unwrap();
+        trail.record_blocking(&event(0)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while read_checkpoint_history(dir.path()).unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "no checkpoint within 5 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let note = std::fs::read_to_string(latest_checkpoint_path(dir.path())).unwrap();
+        let cp = Checkpoint::parse_and_verify(&note, &trail.verifier_key().unwrap()).unwrap();
+        assert_eq!(cp.size(), 1);
+    }
+
+    #[test]
+    fn discarding_records_nothing() {
+        let trail = AuditTrail::discard();
+        assert_eq!(trail.record_blocking(&event(0)).unwrap().seq, 0);
+        assert_eq!(trail.record_blocking(&event(1)).unwrap().seq, 1);
+        assert!(matches!(trail.checkpoint(), Err(TrailError::Discarding)));
+    }
 }
