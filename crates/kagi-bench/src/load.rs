@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use http::{header, Method, Request, StatusCode};
+use http::{header, HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -121,13 +121,13 @@ pub async fn connect(addr: SocketAddr) -> Result<Sender> {
     Ok(sender)
 }
 
-/// Builds, signs and sends one request; returns the status and the whole body.
+/// Builds, signs and sends one request; returns the status, the headers and the whole body.
 pub async fn send(
     sender: &mut Sender,
     endpoint: &Endpoint,
     operation: &str,
     body: Bytes,
-) -> Result<(StatusCode, Bytes)> {
+) -> Result<(StatusCode, HeaderMap, Bytes)> {
     let request = Request::builder()
         .method(Method::POST)
         .uri("/")
@@ -147,9 +147,9 @@ pub async fn send(
     let request = Request::from_parts(parts, Full::new(body));
     sender.ready().await.context("connection closed")?;
     let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok((parts.status, parts.headers, body))
 }
 
 /// One request on a fresh connection, for setup; a non-200 answer is an error.
@@ -158,8 +158,17 @@ pub async fn call(
     operation: &str,
     body: &serde_json::Value,
 ) -> Result<serde_json::Value> {
+    Ok(call_with_headers(endpoint, operation, body).await?.0)
+}
+
+/// [`call`], also returning the response headers.
+pub async fn call_with_headers(
+    endpoint: &Endpoint,
+    operation: &str,
+    body: &serde_json::Value,
+) -> Result<(serde_json::Value, HeaderMap)> {
     let mut sender = connect(endpoint.addr).await?;
-    let (status, bytes) = send(
+    let (status, headers, bytes) = send(
         &mut sender,
         endpoint,
         operation,
@@ -173,7 +182,9 @@ pub async fn call(
             String::from_utf8_lossy(&bytes)
         );
     }
-    serde_json::from_slice(&bytes).with_context(|| format!("{operation}: answer is not JSON"))
+    let value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{operation}: answer is not JSON"))?;
+    Ok((value, headers))
 }
 
 /// Per-connection tallies, merged at the end of a phase.
@@ -242,7 +253,7 @@ pub async fn run(
                 let done = Instant::now();
                 let in_window = done >= measure_from && measure_until.is_none_or(|end| done < end);
                 match result {
-                    Ok((StatusCode::OK, answer)) => {
+                    Ok((StatusCode::OK, _, answer)) => {
                         workload.on_success(seq, &answer);
                         if in_window {
                             tally.completed += 1;
@@ -251,7 +262,7 @@ pub async fn run(
                                 .record(done.duration_since(now).as_micros() as u64);
                         }
                     }
-                    Ok((status, answer)) => tally.error(format!(
+                    Ok((status, _, answer)) => tally.error(format!(
                         "HTTP {status}: {}",
                         String::from_utf8_lossy(&answer[..answer.len().min(300)])
                     )),

@@ -4,8 +4,11 @@
 //! The run, in order: the ceiling (a child `kagi-bench --ceiling-server`); a fresh kagi on
 //! an empty temporary data dir with real SigV4 auth; GenerateDataKey, Encrypt and Decrypt
 //! against one key; CreateKey ×`--keys`; SIGTERM; a restart on the same data dir (start-up
-//! time and memory); Encrypt over `--cache-keys` distinct keys. Progress goes to stderr,
-//! the report to stdout. Every child is killed if the run fails.
+//! time and memory); Encrypt over `--cache-keys` distinct keys; then the audit cost: two
+//! more fresh kagis, one writing its audit events durably and one started with
+//! `--dangerous-audit-discard`, GenerateDataKey against each at 32 and 128 connections,
+//! interleaved. Progress goes to stderr, the report to stdout. Every child is killed if the
+//! run fails.
 //!
 //! It does not build anything (`cargo xtask bench` does) and does not compare runs.
 
@@ -29,7 +32,7 @@ use serde_json::json;
 
 use load::{Endpoint, Fixed, PhaseResult, Stop, Workload};
 use process::{rss_kib, ServerProcess};
-use report::{Memory, Report, Row};
+use report::{AuditCost, AuditLogSize, AuditRow, Memory, Report, Row};
 
 const USAGE: &str = "\
 usage: kagi-bench [options]
@@ -49,6 +52,12 @@ const REGION: &str = "us-east-1";
 const LISTENING: &str = "kagi listening on http://";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connection counts of the audit-cost comparison.
+const AUDIT_CONNECTIONS: [usize; 2] = [32, 128];
+/// The measurement-only switch of `kagi serve`: every audit event is built, then dropped.
+const AUDIT_DISCARD_FLAG: &str = "--dangerous-audit-discard";
+/// The response header with the log index (sequence number, from 0) of the call's event.
+const AUDIT_LOG_INDEX: &str = "x-kagi-audit-log-index";
 
 #[derive(Debug)]
 struct Options {
@@ -217,25 +226,31 @@ fn json_body(value: serde_json::Value) -> Bytes {
     Bytes::from(value.to_string())
 }
 
-/// Starts `kagi serve` on 127.0.0.1:0 with real auth; returns it, the address, the
-/// stdout lines before the listening line and the time from spawn to that line.
+/// Starts `kagi serve` on 127.0.0.1:0 with real auth and `extra` flags; returns it, the
+/// address, the stdout lines before the listening line and the time from spawn to that line.
 fn start_kagi(
+    name: &'static str,
     kagi: &Path,
     data_dir: &Path,
+    extra: &[&str],
     log: PathBuf,
 ) -> Result<(ServerProcess, SocketAddr, Vec<String>, Instant)> {
     let mut command = Command::new(kagi);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         // The settings under test come from the flags above, not the caller's environment.
         .env_remove("KAGI_DEV")
         .env_remove("KAGI_LISTEN")
         .env_remove("KAGI_DATA_DIR")
         .env_remove("KAGI_ACCOUNT_ID")
+        .env_remove("KAGI_AUDIT_DIR")
+        .env_remove("KAGI_CLOUDTRAIL_DIR")
+        .env_remove("KAGI_DANGEROUS_AUDIT_DISCARD")
         .env("KAGI_LOG", "info");
     let spawned = Instant::now();
-    let mut server = ServerProcess::spawn("kagi serve", command, log)?;
+    let mut server = ServerProcess::spawn(name, command, log)?;
     let (line, before) = server.wait_for_line(LISTENING, START_TIMEOUT)?;
     let addr = line[LISTENING.len()..]
         .trim()
@@ -281,6 +296,8 @@ fn credentials(stdout: &[String], data_dir: &Path) -> Result<sigv4::Credentials>
     }
 }
 
+/// One timed phase (`options.warmup`, then `options.duration`) over `connections`
+/// connections, charging CPU time to the process `server`.
 fn timed_phase(
     runtime: &tokio::runtime::Runtime,
     options: &Options,
@@ -288,10 +305,10 @@ fn timed_phase(
     endpoint: &Endpoint,
     workload: Arc<dyn Workload>,
     server: u32,
+    connections: usize,
 ) -> Result<Row> {
     progress(&format!(
-        "{what}: {} connections, {:.1} s warm-up + {:.1} s",
-        options.connections,
+        "{what}: {connections} connections, {:.1} s warm-up + {:.1} s",
         options.warmup.as_secs_f64(),
         options.duration.as_secs_f64()
     ));
@@ -299,13 +316,7 @@ fn timed_phase(
         warmup: options.warmup,
         measure: options.duration,
     };
-    let result = runtime.block_on(load::run(
-        endpoint,
-        workload,
-        options.connections,
-        stop,
-        server,
-    ))?;
+    let result = runtime.block_on(load::run(endpoint, workload, connections, stop, server))?;
     check_phase(what, &result)?;
     Ok(Row {
         what: what.to_string(),
@@ -374,6 +385,7 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
             &endpoint,
             workload,
             server.pid(),
+            options.connections,
         )?
         // `server` is dropped (killed) here.
     };
@@ -386,7 +398,8 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
         data_dir.display()
     ));
     let kagi_log = work.path().join("kagi.log");
-    let (mut server, addr, stdout, spawned) = start_kagi(&kagi, &data_dir, kagi_log.clone())?;
+    let (mut server, addr, stdout, spawned) =
+        start_kagi("kagi serve", &kagi, &data_dir, &[], kagi_log.clone())?;
     memory.first_start = spawned.elapsed();
     let endpoint = Endpoint {
         addr,
@@ -438,6 +451,7 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
             &endpoint,
             workload,
             server.pid(),
+            options.connections,
         )?);
     }
     memory.rss_after_phases = rss_kib(server.pid())?;
@@ -491,7 +505,7 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
         );
     }
     drop(server);
-    let (server, addr, _, spawned) = start_kagi(&kagi, &data_dir, kagi_log)?;
+    let (server, addr, _, spawned) = start_kagi("kagi serve", &kagi, &data_dir, &[], kagi_log)?;
     memory.restart_listening = spawned.elapsed();
     let endpoint = Endpoint { addr, ..endpoint };
     let describe = json!({"KeyId": ids[0]});
@@ -531,6 +545,9 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
     });
     drop(server);
 
+    // 6. The cost of the durable audit trail.
+    let audit = audit_cost(runtime, options, &kagi, work.path())?;
+
     Ok(Report {
         machine,
         kagi: kagi.display().to_string(),
@@ -547,7 +564,156 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
         crypto,
         other,
         memory,
+        audit,
     })
+}
+
+/// Starts a fresh kagi on `data_dir` with `extra` flags and creates one key; returns the
+/// server, its endpoint and the key's id.
+fn kagi_with_key(
+    runtime: &tokio::runtime::Runtime,
+    name: &'static str,
+    kagi: &Path,
+    data_dir: &Path,
+    extra: &[&str],
+    log: PathBuf,
+) -> Result<(ServerProcess, Endpoint, String)> {
+    progress(&format!(
+        "starting {}{} on {}",
+        kagi.display(),
+        extra.iter().map(|a| format!(" {a}")).collect::<String>(),
+        data_dir.display()
+    ));
+    let (server, addr, stdout, _) = start_kagi(name, kagi, data_dir, extra, log)?;
+    let endpoint = Endpoint {
+        addr,
+        credentials: credentials(&stdout, data_dir)?,
+        region: REGION.into(),
+    };
+    let key_id = runtime
+        .block_on(load::call(
+            &endpoint,
+            "CreateKey",
+            &json!({"Description": "kagi-bench audit cost"}),
+        ))
+        .with_context(|| format!("CreateKey on {name}{}", server.log_tail()))?["KeyMetadata"]
+        ["KeyId"]
+        .as_str()
+        .context("CreateKey answered without KeyMetadata.KeyId")?
+        .to_string();
+    Ok((server, endpoint, key_id))
+}
+
+/// Total size of the `*.seg` files in `dir` (0 if it does not exist).
+fn segment_bytes(dir: &Path) -> Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    let mut total = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.path().extension().is_some_and(|e| e == "seg") {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// GenerateDataKey against a kagi that writes every audit event durably and against one
+/// that discards them, both fresh and otherwise identical, interleaved per connection count
+/// so that other load on the machine falls on both alike.
+fn audit_cost(
+    runtime: &tokio::runtime::Runtime,
+    options: &Options,
+    kagi: &Path,
+    work: &Path,
+) -> Result<AuditCost> {
+    let durable_dir = work.join("audit-durable");
+    let discard_dir = work.join("audit-discard");
+    let (durable, durable_endpoint, durable_key) = kagi_with_key(
+        runtime,
+        "kagi serve (durable audit)",
+        kagi,
+        &durable_dir,
+        &[],
+        work.join("kagi-audit-durable.log"),
+    )?;
+    let (discard, discard_endpoint, discard_key) = kagi_with_key(
+        runtime,
+        "kagi serve (audit discarded)",
+        kagi,
+        &discard_dir,
+        &[AUDIT_DISCARD_FLAG],
+        work.join("kagi-audit-discard.log"),
+    )?;
+    let generate = |key: &str| {
+        Arc::new(Fixed {
+            operation: "GenerateDataKey",
+            body: json_body(json!({"KeyId": key, "KeySpec": "AES_256"})),
+        })
+    };
+    let mut rows = Vec::new();
+    for connections in AUDIT_CONNECTIONS {
+        let durable_row = timed_phase(
+            runtime,
+            options,
+            &format!("GenerateDataKey, durable audit, {connections} connections"),
+            &durable_endpoint,
+            generate(&durable_key),
+            durable.pid(),
+            connections,
+        )?;
+        let discard_row = timed_phase(
+            runtime,
+            options,
+            &format!("GenerateDataKey, audit discarded, {connections} connections"),
+            &discard_endpoint,
+            generate(&discard_key),
+            discard.pid(),
+            connections,
+        )?;
+        rows.push(AuditRow {
+            connections,
+            durable: durable_row,
+            discard: discard_row,
+        });
+    }
+
+    // Every event is durable before its response leaves, so once this answer is read the
+    // log holds events 0..=index.
+    let (_, headers) = runtime.block_on(load::call_with_headers(
+        &durable_endpoint,
+        "DescribeKey",
+        &json!({"KeyId": durable_key}),
+    ))?;
+    let events = headers
+        .get(AUDIT_LOG_INDEX)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|index| index + 1);
+    let bytes = segment_bytes(&durable_dir.join("audit").join("log"))?;
+    let log = events
+        .filter(|_| bytes > 0)
+        .map(|events| AuditLogSize { events, bytes });
+    if log.is_none() {
+        progress(&format!(
+            "no audit log size: {AUDIT_LOG_INDEX} {}, {bytes} bytes of segments in {}",
+            if events.is_some() {
+                "present"
+            } else {
+                "missing"
+            },
+            durable_dir.join("audit").join("log").display()
+        ));
+    }
+    // A discarding server that wrote a log was not measuring what this table says.
+    let discarded = segment_bytes(&discard_dir.join("audit").join("log"))?;
+    if discarded > 0 {
+        bail!("the server started with {AUDIT_DISCARD_FLAG} wrote {discarded} bytes of audit log");
+    }
+    Ok(AuditCost { rows, log })
 }
 
 #[cfg(test)]

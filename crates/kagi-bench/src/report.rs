@@ -1,5 +1,5 @@
 //! The Markdown report printed on stdout: the machine, the throughput table, the memory and
-//! start-up lines, and each target with whether this run met it. Formatting only: every
+//! start-up lines, the audit cost, and each target with whether this run met it. Formatting only: every
 //! number is measured elsewhere.
 
 use std::fmt::Write as _;
@@ -15,6 +15,12 @@ pub const TARGET_RSS_MIB: f64 = 200.0;
 pub const TARGET_STARTUP: Duration = Duration::from_secs(2);
 /// The key count the memory and start-up targets are stated for.
 pub const TARGET_KEYS: u64 = 100_000;
+/// GenerateDataKey with durable audit: at least this share of the req/s without audit...
+pub const TARGET_AUDIT_RATIO: f64 = 0.70;
+/// ...at this many connections,
+pub const TARGET_AUDIT_RATIO_CONNECTIONS: usize = 128;
+/// and no more than this added to the p99 (at every connection count measured).
+pub const TARGET_AUDIT_P99_ADDED_MICROS: i64 = 2_000;
 
 /// Where the numbers were taken.
 #[derive(Debug)]
@@ -94,6 +100,44 @@ pub struct Report {
     /// CreateKey ×N and Encrypt over many keys: rows without a target of their own.
     pub other: Vec<Row>,
     pub memory: Memory,
+    pub audit: AuditCost,
+}
+
+/// GenerateDataKey with a durable audit trail next to the same with events discarded.
+#[derive(Debug)]
+pub struct AuditCost {
+    /// One per connection count, in the order measured.
+    pub rows: Vec<AuditRow>,
+    /// The durable server's log after the phases, when it could be read.
+    pub log: Option<AuditLogSize>,
+}
+
+/// The two servers at one connection count.
+#[derive(Debug)]
+pub struct AuditRow {
+    pub connections: usize,
+    pub durable: Row,
+    pub discard: Row,
+}
+
+impl AuditRow {
+    /// Durable req/s ÷ discarding req/s.
+    pub fn ratio(&self) -> f64 {
+        self.durable.result.per_second() / self.discard.result.per_second()
+    }
+
+    /// Durable p99 − discarding p99, in µs.
+    pub fn p99_added(&self) -> Option<i64> {
+        let p99 = |row: &Row| row.result.latency.quantile(0.99).map(|p| p as i64);
+        Some(p99(&self.durable)? - p99(&self.discard)?)
+    }
+}
+
+/// The segments of an audit log: their total size and the events they hold.
+#[derive(Debug)]
+pub struct AuditLogSize {
+    pub events: u64,
+    pub bytes: u64,
 }
 
 /// Memory and start-up figures. RSS in KiB.
@@ -118,6 +162,11 @@ fn mib(kib: u64) -> f64 {
 
 fn ms(micros: Option<u64>) -> String {
     micros.map_or("-".into(), |m| format!("{:.2} ms", m as f64 / 1000.0))
+}
+
+/// A signed difference in µs as `+1.23 ms`.
+fn ms_signed(micros: Option<i64>) -> String {
+    micros.map_or("-".into(), |m| format!("{:+.2} ms", m as f64 / 1000.0))
 }
 
 fn seconds(d: Duration) -> String {
@@ -168,6 +217,12 @@ impl Report {
         std::iter::once(&self.ceiling)
             .chain(&self.crypto)
             .chain(&self.other)
+            .chain(
+                self.audit
+                    .rows
+                    .iter()
+                    .flat_map(|row| [&row.durable, &row.discard]),
+            )
             .filter(|row| row.result.errors > 0)
             .map(|row| {
                 format!(
@@ -280,6 +335,7 @@ impl Report {
             ),
             format!("{:.1} MiB", mib(mem.rss_after_cache)),
         );
+        self.audit_table(&mut out);
 
         let _ = writeln!(out, "\n| target | this run | |");
         let _ = writeln!(out, "|---|---:|---|");
@@ -338,7 +394,79 @@ impl Report {
             seconds(mem.restart_ready),
             verdict(mem.restart_ready <= TARGET_STARTUP)
         );
+        self.audit_targets(&mut out);
         out
+    }
+
+    fn audit_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n**Audit cost (GenerateDataKey)**: two more fresh servers, same binary, one key each; \
+             \"audit\" writes every event to its log and waits for the group-committed fdatasync \
+             before answering, \"no audit\" runs with `--dangerous-audit-discard` (builds every event, \
+             writes it nowhere); the phases alternate between the two, same warm-up and window as above.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| connections | audit req/s | p99 | server CPU µs/req | no-audit req/s | p99 | server CPU µs/req \
+             | audit / no-audit | p99 added |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let cpu = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+        for row in &self.audit.rows {
+            let (a, d) = (&row.durable.result, &row.discard.result);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                row.connections,
+                thousands(a.per_second().round() as u64),
+                ms(a.latency.quantile(0.99)),
+                cpu(a.server_cpu_per_request()),
+                thousands(d.per_second().round() as u64),
+                ms(d.latency.quantile(0.99)),
+                cpu(d.server_cpu_per_request()),
+                row.ratio(),
+                ms_signed(row.p99_added())
+            );
+        }
+        if let Some(log) = &self.audit.log {
+            let _ = writeln!(
+                out,
+                "\nAudit log of the durable server afterwards: {} events in {:.1} MiB of segments \
+                 (`audit/log/*.seg`), {:.0} bytes per event.",
+                thousands(log.events),
+                mib(log.bytes / 1024),
+                log.bytes as f64 / log.events.max(1) as f64
+            );
+        }
+    }
+
+    fn audit_targets(&self, out: &mut String) {
+        for row in &self.audit.rows {
+            if row.connections == TARGET_AUDIT_RATIO_CONNECTIONS {
+                let ratio = row.ratio();
+                let _ = writeln!(
+                    out,
+                    "| GenerateDataKey with durable audit ≥ {:.0}% of the no-audit req/s at {} connections \
+                     | {:.0}% | {} |",
+                    TARGET_AUDIT_RATIO * 100.0,
+                    row.connections,
+                    ratio * 100.0,
+                    verdict(ratio >= TARGET_AUDIT_RATIO)
+                );
+            }
+        }
+        for row in &self.audit.rows {
+            let added = row.p99_added();
+            let _ = writeln!(
+                out,
+                "| GenerateDataKey with durable audit at {} connections: p99 added ≤ {} ms | {} | {} |",
+                row.connections,
+                TARGET_AUDIT_P99_ADDED_MICROS / 1000,
+                ms_signed(added),
+                verdict(added.is_some_and(|a| a <= TARGET_AUDIT_P99_ADDED_MICROS))
+            );
+        }
     }
 }
 
@@ -353,6 +481,49 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(100_000), "100,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    fn phase(completed: u64, p99_micros: u64) -> Row {
+        let mut latency = crate::histogram::Histogram::default();
+        for _ in 0..completed {
+            latency.record(p99_micros);
+        }
+        Row {
+            what: "GenerateDataKey".into(),
+            result: PhaseResult {
+                latency,
+                completed,
+                errors: 0,
+                first_error: None,
+                window: Duration::from_secs(1),
+                cpu: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn audit_ratio_and_p99_added() {
+        let row = AuditRow {
+            connections: 128,
+            durable: phase(700, 3_000),
+            discard: phase(1_000, 1_000),
+        };
+        assert!((row.ratio() - 0.7).abs() < 1e-9);
+        let added = row.p99_added().unwrap();
+        assert!((1_950..=2_050).contains(&added), "{added}");
+        let empty = AuditRow {
+            connections: 32,
+            durable: phase(0, 0),
+            discard: phase(10, 1_000),
+        };
+        assert_eq!(empty.p99_added(), None);
+    }
+
+    #[test]
+    fn signed_milliseconds() {
+        assert_eq!(ms_signed(Some(1_234)), "+1.23 ms");
+        assert_eq!(ms_signed(Some(-500)), "-0.50 ms");
+        assert_eq!(ms_signed(None), "-");
     }
 
     #[test]
