@@ -80,11 +80,17 @@ mod tests {
         }
     }
 
+    /// SQL belongs to the store, with one exception: the audit trail's lookup index
+    /// (`kagi-audit/src/index.rs`) is a SQLite cache derived from the audit log, which is
+    /// rebuilt from the log, never a source of truth, and never sees PostgreSQL.
     #[test]
-    fn only_the_store_knows_sql() {
+    fn only_the_store_and_the_audit_index_know_sql() {
         let deps = dependencies();
-        for sql_crate in ["rusqlite", "postgres"] {
-            assert_eq!(users_of(&deps, sql_crate), ["kagi-store"], "{sql_crate}");
-        }
+        assert_eq!(
+            users_of(&deps, "rusqlite"),
+            ["kagi-audit", "kagi-store"],
+            "rusqlite: only kagi-store and kagi-audit's rebuildable lookup index may use it"
+        );
+        assert_eq!(users_of(&deps, "postgres"), ["kagi-store"], "postgres");
     }
 }

@@ -26,6 +26,10 @@
 //! up, and [`AuditLog::is_healthy`] turns false until a later group succeeds — the log
 //! recovers by itself when the fault clears.
 //!
+//! Records are read back in order ([`for_each_record_from`], one segment in memory at a
+//! time) or one by one at the location a [`Receipt`] names ([`read_record`]: a segment
+//! and a byte offset, with positioned reads, for the lookup index).
+//!
 //! This module stores bytes; it does not know what an event is, and it does not compute
 //! Merkle roots or checkpoints (see `merkle` and `checkpoint`).
 
@@ -54,6 +58,22 @@ const MAX_GROUP: usize = 1024;
 pub struct Receipt {
     pub seq: u64,
     pub leaf_hash: [u8; 32],
+    /// The segment holding the record: its first sequence number (the number in its name).
+    pub segment: u64,
+    /// Byte offset of the record's length field in that segment; with `segment`, what
+    /// [`read_record`] takes.
+    pub offset: u64,
+}
+
+/// One record as read back, with where it lies (see [`for_each_record_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub seq: u64,
+    /// First sequence number of the segment holding the record.
+    pub segment: u64,
+    /// Byte offset of the record's length field in the segment.
+    pub offset: u64,
+    pub payload: &'a [u8],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,13 +165,14 @@ fn corrupt(segment: &Path, offset: u64, what: &'static str) -> LogError {
     }
 }
 
-/// Reads every valid record of one segment. Returns the records' (seq, payload, hash)
-/// through `visit`, and the offset just past the last valid record together with whether
-/// the segment ended in a partial or invalid record.
+/// Reads every valid record of one segment. Hands each record and its hash to `visit`
+/// until that returns false, and returns the offset just past the last valid record
+/// together with whether the segment ended in a partial or invalid record (when `visit`
+/// stopped the scan: the offset just past the last record visited, and false).
 fn scan_segment(
     path: &Path,
     expected_first: u64,
-    mut visit: impl FnMut(u64, &[u8], [u8; 32]),
+    mut visit: impl FnMut(RecordRef<'_>, [u8; 32]) -> bool,
 ) -> Result<(u64, u64, bool), LogError> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
@@ -193,9 +214,17 @@ fn scan_segment(
         if seq != next_seq || leaf_hash(payload) != stored {
             return Ok((pos as u64, next_seq, true));
         }
-        visit(seq, payload, stored);
+        let record = RecordRef {
+            seq,
+            segment: expected_first,
+            offset: pos as u64,
+            payload,
+        };
         next_seq += 1;
         pos += RECORD_OVERHEAD + len;
+        if !visit(record, stored) {
+            return Ok((pos as u64, next_seq, false));
+        }
     }
 }
 
@@ -218,6 +247,8 @@ fn create_segment(dir: &Path, first_seq: u64) -> Result<File, LogError> {
 struct Writer {
     dir: PathBuf,
     file: File,
+    /// First sequence number of `file` (the number in its name).
+    segment: u64,
     /// Offset just past the last durable record of `file`.
     len: u64,
     next_seq: u64,
@@ -239,7 +270,7 @@ impl AuditLog {
         let segs = segments(dir)?;
         let mut recovered = Recovered::default();
         let mut next_seq = 0u64;
-        let mut tail: Option<(PathBuf, u64)> = None;
+        let mut tail: Option<(u64, PathBuf, u64)> = None;
         for (i, (first, path)) in segs.iter().enumerate() {
             if *first != next_seq {
                 return Err(corrupt(
@@ -248,8 +279,10 @@ impl AuditLog {
                     "segments do not continue each other (missing or extra records)",
                 ));
             }
-            let (end, after, partial) =
-                scan_segment(path, *first, |_, _, h| recovered.leaf_hashes.push(h))?;
+            let (end, after, partial) = scan_segment(path, *first, |_, h| {
+                recovered.leaf_hashes.push(h);
+                true
+            })?;
             let last = i + 1 == segs.len();
             if partial && !last {
                 return Err(corrupt(path, end, "invalid record inside a sealed segment"));
@@ -262,19 +295,20 @@ impl AuditLog {
                 f.sync_all()?;
             }
             next_seq = after;
-            tail = Some((path.clone(), end));
+            tail = Some((*first, path.clone(), end));
         }
-        let (file, len) = match tail {
-            Some((path, end)) => {
+        let (segment, file, len) = match tail {
+            Some((first, path, end)) => {
                 let mut f = OpenOptions::new().write(true).open(path)?;
                 f.seek(SeekFrom::Start(end))?;
-                (f, end)
+                (first, f, end)
             }
-            None => (create_segment(dir, 0)?, HEADER_LEN),
+            None => (0, create_segment(dir, 0)?, HEADER_LEN),
         };
         let writer = Writer {
             dir: dir.to_path_buf(),
             file,
+            segment,
             len,
             next_seq,
             segment_bytes,
@@ -340,6 +374,11 @@ impl AuditLog {
         read_dir_from(&self.dir, from_seq)
     }
 
+    /// One record by its location; see [`read_record`].
+    pub fn read_record(&self, segment: u64, offset: u64) -> Result<(u64, Vec<u8>), LogError> {
+        read_record(&self.dir, segment, offset)
+    }
+
     /// Stops the writer after it has finished everything already queued.
     pub fn close(&self) {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -357,20 +396,121 @@ impl Drop for AuditLog {
 
 /// Reads the records of a log directory (no writer needed: the offline verifier uses it).
 pub fn read_dir_from(dir: &Path, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
-    let segs = segments(dir)?;
     let mut out = Vec::new();
+    for_each_record_from(dir, from_seq, |r| {
+        out.push((r.seq, r.payload.to_vec()));
+        true
+    })?;
+    Ok(out)
+}
+
+/// Hands every valid record from `from_seq` on, in order, to `visit`, until it returns
+/// false. Reads one segment at a time (segments skipped entirely are not read), so memory
+/// stays bounded by the segment size whatever the length of the log. Like recovery, it
+/// stops at a torn tail of the newest segment; a record being written concurrently is not
+/// visited until it is complete.
+pub fn for_each_record_from(
+    dir: &Path,
+    from_seq: u64,
+    mut visit: impl FnMut(RecordRef<'_>) -> bool,
+) -> Result<(), LogError> {
+    let segs = segments(dir)?;
     for (i, (first, path)) in segs.iter().enumerate() {
         let next_first = segs.get(i + 1).map(|(f, _)| *f);
         if next_first.is_some_and(|n| n <= from_seq) {
             continue;
         }
-        scan_segment(path, *first, |seq, payload, _| {
-            if seq >= from_seq {
-                out.push((seq, payload.to_vec()));
+        let mut stopped = false;
+        scan_segment(path, *first, |r, _| {
+            if r.seq < from_seq {
+                return true;
             }
+            stopped = !visit(r);
+            !stopped
         })?;
+        if stopped {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Reads the one record whose length field is at `offset` in the segment whose first
+/// sequence number is `segment` (a [`Receipt`]'s or [`RecordRef`]'s location), and returns
+/// its (seq, payload). Uses positioned reads of just that record (and the segment header),
+/// never the whole file. The segment header, the framing and the leaf hash must all check
+/// out; anything else — an offset that is not a record boundary, a record cut short, a
+/// changed byte — is [`LogError::Corrupt`]. A missing segment is [`LogError::Io`].
+pub fn read_record(dir: &Path, segment: u64, offset: u64) -> Result<(u64, Vec<u8>), LogError> {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join(segment_name(segment));
+    let file = File::open(&path)?;
+    let read_at = |buf: &mut [u8], at: u64, what: &'static str| -> Result<(), LogError> {
+        file.read_exact_at(buf, at).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(&path, at, what)
+            } else {
+                LogError::Io(e)
+            }
+        })
+    };
+    let mut header = [0u8; HEADER_LEN as usize];
+    read_at(&mut header, 0, "bad segment header")?;
+    if &header[..8] != MAGIC {
+        return Err(corrupt(&path, 0, "bad segment header"));
+    }
+    if header[8] != FORMAT_V1 {
+        return Err(corrupt(&path, 8, "unknown segment format"));
+    }
+    if header[9..17] != segment.to_be_bytes() {
+        return Err(corrupt(
+            &path,
+            9,
+            "segment's first sequence number does not match its name",
+        ));
+    }
+    if offset < HEADER_LEN {
+        return Err(corrupt(
+            &path,
+            offset,
+            "record offset inside the segment header",
+        ));
+    }
+    let mut head = [0u8; 12];
+    read_at(
+        &mut head,
+        offset,
+        "record extends past the end of the segment",
+    )?;
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&head[4..12]);
+    let seq = u64::from_be_bytes(seq);
+    if len > MAX_PAYLOAD {
+        return Err(corrupt(&path, offset, "record length exceeds the limit"));
+    }
+    if seq < segment {
+        return Err(corrupt(
+            &path,
+            offset + 4,
+            "record's sequence number precedes its segment",
+        ));
+    }
+    let mut rest = vec![0u8; len + 32];
+    read_at(
+        &mut rest,
+        offset + 12,
+        "record extends past the end of the segment",
+    )?;
+    let stored = rest.split_off(len);
+    if leaf_hash(&rest)[..] != stored[..] {
+        return Err(corrupt(
+            &path,
+            offset,
+            "record does not match its leaf hash",
+        ));
+    }
+    Ok((seq, rest))
 }
 
 fn writer_loop(mut w: Writer, jobs: Receiver<Job>, healthy: Arc<AtomicBool>) {
@@ -406,6 +546,7 @@ impl Writer {
     fn write_group(&mut self, group: &[Job]) -> Result<Vec<Receipt>, LogError> {
         if self.len >= self.segment_bytes {
             self.file = create_segment(&self.dir, self.next_seq)?;
+            self.segment = self.next_seq;
             self.len = HEADER_LEN;
         }
         let mut buf = Vec::with_capacity(
@@ -418,6 +559,7 @@ impl Writer {
         for (i, job) in group.iter().enumerate() {
             let seq = self.next_seq + i as u64;
             let hash = leaf_hash(&job.payload);
+            let offset = self.len + buf.len() as u64;
             buf.extend_from_slice(&(job.payload.len() as u32).to_be_bytes());
             buf.extend_from_slice(&seq.to_be_bytes());
             buf.extend_from_slice(&job.payload);
@@ -425,6 +567,8 @@ impl Writer {
             receipts.push(Receipt {
                 seq,
                 leaf_hash: hash,
+                segment: self.segment,
+                offset,
             });
         }
         let result = self
@@ -567,6 +711,98 @@ mod tests {
         std::fs::remove_file(second).unwrap();
         let err = AuditLog::open_with_segment_size(dir.path(), 200).unwrap_err();
         assert!(err.to_string().contains("do not continue"), "{err}");
+    }
+
+    #[test]
+    fn receipts_locate_records_across_segments_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        let receipts: Vec<Receipt> = (0..30).map(|i| log.append(payload(i)).unwrap()).collect();
+        assert_eq!(receipts[0].segment, 0);
+        assert_eq!(receipts[0].offset, HEADER_LEN);
+        assert!(receipts.last().unwrap().segment > 0);
+        for r in &receipts {
+            assert_eq!(
+                read_record(dir.path(), r.segment, r.offset).unwrap(),
+                (r.seq, payload(r.seq))
+            );
+            assert_eq!(log.read_record(r.segment, r.offset).unwrap().0, r.seq);
+        }
+        drop(log);
+        // After a restart the scan reports the same locations, and appends continue in
+        // the newest segment at the right offsets.
+        let (log, _) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        let mut scanned = Vec::new();
+        for_each_record_from(dir.path(), 0, |r| {
+            assert_eq!(r.payload, payload(r.seq));
+            scanned.push((r.seq, r.segment, r.offset));
+            true
+        })
+        .unwrap();
+        let expected: Vec<_> = receipts
+            .iter()
+            .map(|r| (r.seq, r.segment, r.offset))
+            .collect();
+        assert_eq!(scanned, expected);
+        let next = log.append(payload(30)).unwrap();
+        assert_eq!(
+            read_record(dir.path(), next.segment, next.offset).unwrap(),
+            (30, payload(30))
+        );
+    }
+
+    #[test]
+    fn for_each_record_from_starts_mid_log_and_stops_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        for i in 0..30 {
+            log.append(payload(i)).unwrap();
+        }
+        let mut seen = Vec::new();
+        for_each_record_from(dir.path(), 11, |r| {
+            seen.push(r.seq);
+            r.seq < 20
+        })
+        .unwrap();
+        assert_eq!(seen, (11..=20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn read_record_refuses_anything_but_an_intact_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path()).unwrap();
+        let receipts: Vec<Receipt> = (0..5).map(|i| log.append(payload(i)).unwrap()).collect();
+        drop(log);
+        let r = receipts[2];
+        let is_corrupt =
+            |res: Result<(u64, Vec<u8>), LogError>| matches!(res, Err(LogError::Corrupt { .. }));
+        // Not a record boundary, inside the header, past the end.
+        assert!(is_corrupt(read_record(dir.path(), 0, r.offset + 1)));
+        assert!(is_corrupt(read_record(dir.path(), 0, 3)));
+        assert!(is_corrupt(read_record(dir.path(), 0, 1 << 20)));
+        // No such segment.
+        assert!(matches!(
+            read_record(dir.path(), 7, r.offset),
+            Err(LogError::Io(_))
+        ));
+        // One changed payload byte.
+        let (_, path) = segments(dir.path()).unwrap().remove(0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[r.offset as usize + 12] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = read_record(dir.path(), 0, r.offset).unwrap_err();
+        assert!(err.to_string().contains("leaf hash"), "{err}");
+        // Its neighbours still read.
+        assert_eq!(read_record(dir.path(), 0, receipts[3].offset).unwrap().0, 3);
+        // A record cut short at the end of the file.
+        let last = receipts[4];
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let err = read_record(dir.path(), 0, last.offset).unwrap_err();
+        assert!(err.to_string().contains("past the end"), "{err}");
+        // A segment whose header names another first sequence number.
+        bytes[16] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(is_corrupt(read_record(dir.path(), 0, r.offset)));
     }
 
     #[test]
