@@ -30,6 +30,19 @@
 //!   [start, end] lies between them; the exact time filter then runs on that range only.
 //!   Results are exact however out of order times or inserts are.
 //!
+//! # Durability without stalls
+//!
+//! Commits never sync (WAL with `synchronous=NORMAL`); only checkpoints do, twice each (the
+//! WAL before copying it into the database, the database before the WAL is reused). So
+//! that inserts never wait for those syncs, SQLite's automatic checkpoints are off and a
+//! background thread runs a non-blocking (`PASSIVE`) checkpoint every
+//! [`CHECKPOINT_EVERY`]. Under sustained writes a passive checkpoint can keep up with the
+//! WAL without ever finding it idle, which is what lets the WAL start over; once the WAL
+//! file passes [`WAL_RESTART_BYTES`] the thread runs a `RESTART` checkpoint, which waits
+//! for the current batch, copies what little is left and lets the next batch reuse the
+//! file. Should that thread fall behind anyway, the writer checkpoints by itself past
+//! [`WAL_CAP_BYTES`].
+//!
 //! This module does not read the log, parse events or validate API input (`MaxResults`,
 //! attribute names, time ranges): the trail and the server do.
 
@@ -40,7 +53,9 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// The schema this build creates and reads.
 const SCHEMA_VERSION: i64 = 1;
@@ -48,10 +63,15 @@ const SCHEMA_VERSION: i64 = 1;
 const MAX_IDLE_READERS: usize = 4;
 /// Most term ids the writer remembers before it starts over (a bound on memory).
 const MAX_CACHED_TERMS: usize = 1 << 20;
-/// WAL pages between checkpoints (32 MiB of 4 KiB pages). Larger than SQLite's default
-/// of 1000 because index pages that many batches touch (the newest entries of each
-/// resource, user and operation) are then copied into the database once, not per batch.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
+/// How often the background thread checkpoints the WAL into the database. Pages that
+/// many batches touch (the newest entries of each resource, user and operation) are then
+/// copied once per interval, not once per batch.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// WAL file size past which the background checkpoint makes the WAL start over.
+const WAL_RESTART_BYTES: u64 = 128 << 20;
+/// WAL file size past which the writer checkpoints by itself (the background thread is
+/// not keeping up); also what a restarted WAL file is cut back to.
+const WAL_CAP_BYTES: u64 = 512 << 20;
 /// The version byte of pagination tokens.
 const TOKEN_VERSION: u8 = 1;
 const FINGERPRINT_LEN: usize = 16;
@@ -123,6 +143,8 @@ pub enum IndexError {
     Sqlite(#[source] rusqlite::Error),
     #[error("the pagination token is not valid for this query")]
     InvalidNextToken,
+    #[error("could not start the audit index's checkpoint thread")]
+    Checkpointer(#[source] std::io::Error),
     #[error("audit index schema version {found} is newer than this build's ({supported}); rebuild the index")]
     UnsupportedSchema { found: i64, supported: i64 },
 }
@@ -308,8 +330,32 @@ pub struct LookupPage {
 /// pool of read-only connections and run concurrently with writes (WAL).
 pub struct EventIndex {
     path: PathBuf,
+    wal_path: PathBuf,
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
+    checkpointer: Checkpointer,
+}
+
+/// The background checkpoint thread; stopped (after a last checkpoint) on drop.
+struct Checkpointer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for EventIndex {
+    fn drop(&mut self) {
+        // Read-only connections close first, so that the writer (a field, dropped after
+        // this) is the last connection: closing, it folds the WAL into the database and
+        // removes it.
+        lock(&self.readers).clear();
+        let (flag, cv) = &*self.checkpointer.stop;
+        *lock(flag) = true;
+        cv.notify_all();
+        if let Some(t) = self.checkpointer.thread.take() {
+            // A panicked checkpointer has nothing left to clean up.
+            let _ = t.join();
+        }
+    }
 }
 
 struct Writer {
@@ -356,19 +402,27 @@ impl EventIndex {
         // A derived cache: losing the last transactions in a power cut is fine (the trail
         // re-feeds from `next_seq`); WAL with NORMAL never corrupts the file.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        // Checkpoints run on the background thread (see the module docs).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_CAP_BYTES as i64)?;
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let wal_path = PathBuf::from(wal_path);
+        let checkpointer = spawn_checkpointer(path, &wal_path)?;
         Ok(Self {
             path: path.to_path_buf(),
+            wal_path,
             writer: Mutex::new(Writer {
                 conn,
                 terms: Default::default(),
             }),
             readers: Mutex::new(Vec::new()),
+            checkpointer,
         })
     }
 
@@ -378,7 +432,7 @@ impl EventIndex {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.pragma_update(None, "cache_size", -16_384)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
@@ -439,6 +493,9 @@ impl EventIndex {
             tx.prepare_cached("UPDATE state SET next_seq = MAX(next_seq, ?1) WHERE id = 0")?
                 .execute([to_sql_seq(next)])?;
             tx.commit()?;
+            if wal_bytes(&self.wal_path) > WAL_CAP_BYTES {
+                checkpoint(conn, "RESTART")?;
+            }
             Ok(())
         })();
         if result.is_err() {
@@ -663,6 +720,56 @@ impl EventIndex {
         tx.commit()?;
         Ok(deleted as u64)
     }
+}
+
+fn wal_bytes(wal_path: &Path) -> u64 {
+    std::fs::metadata(wal_path).map_or(0, |m| m.len())
+}
+
+/// Runs `PRAGMA wal_checkpoint(<mode>)`; a checkpoint that could not finish (busy) is not
+/// an error, the next one continues it.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<()> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+}
+
+fn spawn_checkpointer(path: &Path, wal_path: &Path) -> Result<Checkpointer, IndexError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "journal_size_limit", WAL_CAP_BYTES as i64)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let signal = stop.clone();
+    let wal_path = wal_path.to_path_buf();
+    let thread = std::thread::Builder::new()
+        .name("kagi-audit-index-checkpoint".into())
+        .spawn(move || {
+            let (flag, cv) = &*signal;
+            loop {
+                let stopped = {
+                    let guard = lock(flag);
+                    let (guard, _) = cv
+                        .wait_timeout_while(guard, CHECKPOINT_EVERY, |stop| !*stop)
+                        .unwrap_or_else(|e| e.into_inner());
+                    *guard
+                };
+                let mode = if stopped || wal_bytes(&wal_path) > WAL_RESTART_BYTES {
+                    "RESTART"
+                } else {
+                    "PASSIVE"
+                };
+                // Failures are retried at the next interval; the writer's own cap bounds
+                // the WAL should they persist.
+                let _ = checkpoint(&conn, mode);
+                if stopped {
+                    return;
+                }
+            }
+        })
+        .map_err(IndexError::Checkpointer)?;
+    Ok(Checkpointer {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), IndexError> {
@@ -981,11 +1088,12 @@ fn append_rows(
             .execute(params![batch_min, first])?;
     }
     let mut postings = Vec::with_capacity(sorted.len() * 3);
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     for (ev, lower) in sorted.iter().zip(lowers) {
         upper = upper.max(ev.time_millis);
         let row = row(tx, cache, ev)?;
         let seq = to_sql_seq(ev.seq);
-        if insert_event(tx, &row, upper, lower)? {
+        if insert_event(&mut insert, &row, upper, lower)? {
             postings.extend(row.resource_terms.iter().map(|&t| (t, seq)));
         }
     }
@@ -1036,7 +1144,7 @@ fn insert_anywhere(
             .execute(params![lower, lower_start, seq])?;
     }
     let row = row(tx, cache, ev)?;
-    if insert_event(tx, &row, upper, lower)? {
+    if insert_event(&mut tx.prepare_cached(INSERT_EVENT)?, &row, upper, lower)? {
         let mut link =
             tx.prepare_cached("INSERT OR IGNORE INTO resources (term, seq) VALUES (?1, ?2)")?;
         for term in &row.resource_terms {
@@ -1046,39 +1154,38 @@ fn insert_anywhere(
     Ok(())
 }
 
-/// Inserts the `events` row; false if the seq was already there.
+const INSERT_EVENT: &str =
+    "INSERT OR IGNORE INTO events (seq, segment, byte_offset, time_millis, time_upper,
+        time_lower, event_id, event_name, event_source, read_only, username, access_key_id,
+        principal, error_code, request_id, resource_terms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+/// Inserts the `events` row with [`INSERT_EVENT`]; false if the seq was already there.
 fn insert_event(
-    tx: &Connection,
+    insert: &mut rusqlite::CachedStatement<'_>,
     row: &Row<'_>,
     upper: i64,
     lower: i64,
 ) -> Result<bool, IndexError> {
     let ev = row.ev;
-    let inserted = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO events (seq, segment, byte_offset, time_millis, time_upper,
-                time_lower, event_id, event_name, event_source, read_only, username,
-                access_key_id, principal, error_code, request_id, resource_terms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?
-        .execute(params![
-            to_sql_seq(ev.seq),
-            to_sql_seq(ev.segment),
-            to_sql_seq(ev.offset),
-            ev.time_millis,
-            upper,
-            lower,
-            ev.event_id,
-            row.event_name,
-            row.event_source,
-            ev.read_only,
-            row.username,
-            row.access_key_id,
-            row.principal,
-            ev.error_code,
-            ev.request_id,
-            encode_terms(&row.resource_terms),
-        ])?;
+    let inserted = insert.execute(params![
+        to_sql_seq(ev.seq),
+        to_sql_seq(ev.segment),
+        to_sql_seq(ev.offset),
+        ev.time_millis,
+        upper,
+        lower,
+        ev.event_id,
+        row.event_name,
+        row.event_source,
+        ev.read_only,
+        row.username,
+        row.access_key_id,
+        row.principal,
+        ev.error_code,
+        ev.request_id,
+        encode_terms(&row.resource_terms),
+    ])?;
     Ok(inserted == 1)
 }
 
@@ -1846,6 +1953,23 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn dropping_the_index_checkpoints_and_closes_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let index = EventIndex::open(&path).unwrap();
+        index.insert_batch(&entries(&sample(), 0)).unwrap();
+        assert_eq!(seqs(&index, &query(None)).len(), 40);
+        assert!(index.wal_path.exists());
+        let wal = index.wal_path.clone();
+        drop(index);
+        // The last connection to close folds the WAL into the database and removes it:
+        // the checkpoint thread, the writer and the readers are all gone.
+        assert!(!wal.exists());
+        let index = EventIndex::open(&path).unwrap();
+        assert_eq!(seqs(&index, &query(None)).len(), 40);
     }
 
     #[test]
