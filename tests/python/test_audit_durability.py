@@ -32,7 +32,6 @@ from audit_helpers import (
     assert_verified,
     audited,
     cloudtrail_client,
-    has_audit_headers,
     kagi_verify,
     lookup_all,
     trail_event,
@@ -252,7 +251,9 @@ def test_disk_full_fails_closed_and_recovers(kagi_bin, tmp_path, small_disk):
     for _ in range(3):
         refused = boto_call(kms.create_key, Description="must not exist")
         assert isinstance(refused, ClientError) and unavailable(refused), refused
-        assert not has_audit_headers(refused), "no event was written, so none is named"
+        # The refusal itself is recorded in the log's reserved space while it lasts (the
+        # server stops starting work as soon as it cannot top the reserve up), so it may
+        # name its event; what matters is that nothing ran.
         # A pause, so that urllib3 notices a connection the server closed after the
         # refusal (test_refusals_keep_the_connection_usable checks that separately).
         time.sleep(0.1)

@@ -66,7 +66,7 @@ const MAX_CACHED_TERMS: usize = 1 << 20;
 /// How often the background thread checkpoints the WAL into the database. Pages that
 /// many batches touch (the newest entries of each resource, user and operation) are then
 /// copied once per interval, not once per batch.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// WAL file size past which the background checkpoint makes the WAL start over.
 const WAL_RESTART_BYTES: u64 = 128 << 20;
 /// WAL file size past which the writer checkpoints by itself (the background thread is
@@ -405,7 +405,7 @@ impl EventIndex {
         // Checkpoints run on the background thread (see the module docs).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", WAL_CAP_BYTES as i64)?;
-        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -431,7 +431,7 @@ impl EventIndex {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.pragma_update(None, "cache_size", -16_384)?;
+        conn.pragma_update(None, "cache_size", -4_096)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)

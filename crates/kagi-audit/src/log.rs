@@ -26,6 +26,13 @@
 //! up, and [`AuditLog::is_healthy`] turns false until a later group succeeds — the log
 //! recovers by itself when the fault clears.
 //!
+//! Disk space is reserved ahead: after each group the writer tops up the space allocated
+//! past the end of the segment to [`RESERVE`] (`fallocate` with `KEEP_SIZE`, so the file's
+//! length and format do not change). When it cannot, the log reports itself unhealthy
+//! *before* any write fails: callers stop starting new work while the records of work
+//! already under way still fit in what is reserved. It turns healthy again as soon as a
+//! later group can top the reserve up.
+//!
 //! Records are read back in order ([`for_each_record_from`], one segment in memory at a
 //! time) or one by one at the location a [`Receipt`] names ([`read_record`]: a segment
 //! and a byte offset, with positioned reads, for the lookup index).
@@ -52,6 +59,10 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// Most appends one group commit writes.
 const MAX_GROUP: usize = 1024;
+/// How much space the writer keeps allocated past the end of the segment.
+pub const RESERVE: u64 = 1 << 20;
+/// The reserve is topped up once it has shrunk by this much.
+const RESERVE_SLACK: u64 = 4 << 10;
 
 /// Where a durable record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +264,8 @@ struct Writer {
     len: u64,
     next_seq: u64,
     segment_bytes: u64,
+    /// Space is allocated in `file` up to this offset.
+    reserved_to: u64,
 }
 
 impl AuditLog {
@@ -312,6 +325,7 @@ impl AuditLog {
             len,
             next_seq,
             segment_bytes,
+            reserved_to: 0,
         };
         let healthy = Arc::new(AtomicBool::new(true));
         let (tx, rx) = mpsc::channel::<Job>();
@@ -514,6 +528,7 @@ pub fn read_record(dir: &Path, segment: u64, offset: u64) -> Result<(u64, Vec<u8
 }
 
 fn writer_loop(mut w: Writer, jobs: Receiver<Job>, healthy: Arc<AtomicBool>) {
+    healthy.store(w.ensure_reserve(), Ordering::SeqCst);
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -524,7 +539,9 @@ fn writer_loop(mut w: Writer, jobs: Receiver<Job>, healthy: Arc<AtomicBool>) {
         }
         match w.write_group(&group) {
             Ok(receipts) => {
-                healthy.store(true, Ordering::SeqCst);
+                // Healthy only if the next records are sure to fit: decided before the
+                // completions run, so no caller starts work the log could not record.
+                healthy.store(w.ensure_reserve(), Ordering::SeqCst);
                 for (job, r) in group.into_iter().zip(receipts) {
                     (job.done)(Ok(r));
                 }
@@ -541,6 +558,31 @@ fn writer_loop(mut w: Writer, jobs: Receiver<Job>, healthy: Arc<AtomicBool>) {
 }
 
 impl Writer {
+    /// Keeps about [`RESERVE`] bytes allocated past the end of the segment; false when
+    /// that space cannot be had (the disk is full).
+    fn ensure_reserve(&mut self) -> bool {
+        if self.reserved_to.saturating_add(RESERVE_SLACK) >= self.len + RESERVE {
+            return true;
+        }
+        match rustix::fs::fallocate(
+            &self.file,
+            rustix::fs::FallocateFlags::KEEP_SIZE,
+            self.len,
+            RESERVE,
+        ) {
+            Ok(()) => {
+                self.reserved_to = self.len + RESERVE;
+                true
+            }
+            // A file system without fallocate cannot reserve; it fails at write time.
+            Err(rustix::io::Errno::OPNOTSUPP) => {
+                self.reserved_to = u64::MAX;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Writes the group's records and syncs them; on failure, cuts the file back to its
     /// last durable length so no partial record stays behind.
     fn write_group(&mut self, group: &[Job]) -> Result<Vec<Receipt>, LogError> {
@@ -548,6 +590,9 @@ impl Writer {
             self.file = create_segment(&self.dir, self.next_seq)?;
             self.segment = self.next_seq;
             self.len = HEADER_LEN;
+            self.reserved_to = 0;
+            // A fresh segment reserves now; if it cannot, the write below says so.
+            self.ensure_reserve();
         }
         let mut buf = Vec::with_capacity(
             group

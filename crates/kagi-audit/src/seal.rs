@@ -432,7 +432,7 @@ pub fn signature_sidecar(digest_path: &Path) -> PathBuf {
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(
         Vec::with_capacity(bytes.len() / 4 + 64),
-        Compression::default(),
+        Compression::fast(),
     );
     // Invariant: writing to a Vec cannot fail.
     enc.write_all(bytes).expect("gzip into memory cannot fail");

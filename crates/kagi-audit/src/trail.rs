@@ -66,6 +66,8 @@ const CHECKPOINT_HISTORY: &str = "checkpoints.log";
 const SEAL_STATE_DIR: &str = "seal";
 /// Most events the indexer writes in one transaction.
 const INDEX_BATCH: usize = 2048;
+/// How long the indexer gathers events before writing a batch.
+const INDEX_GATHER: Duration = Duration::from_millis(50);
 /// Most events one sealing step reads into memory.
 const SEAL_CHUNK: u64 = 20_000;
 /// How long a query waits for the index to catch up before answering anyway.
@@ -257,7 +259,8 @@ impl AuditTrail {
         let mut threads = Vec::new();
         {
             let d = durable.clone();
-            threads.push(spawn("kagi-audit-index", move || d.index_loop(rx))?);
+            let stop = trail.stop.clone();
+            threads.push(spawn("kagi-audit-index", move || d.index_loop(rx, &stop))?);
         }
         {
             let d = durable.clone();
@@ -603,21 +606,32 @@ impl Durable {
         Ok(())
     }
 
-    fn index_loop(&self, rx: Receiver<IndexedEvent>) {
+    fn index_loop(&self, rx: Receiver<IndexedEvent>, stop: &(Mutex<bool>, Condvar)) {
         while let Ok(first) = rx.recv() {
+            // Gather for a moment: fewer, larger transactions cost the shared disk less,
+            // and queries wait for the index anyway (see `wait_indexed`).
             let mut batch = vec![first];
+            let until = Instant::now() + INDEX_GATHER;
             while batch.len() < INDEX_BATCH {
-                match rx.try_recv() {
+                let left = until.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
                     Ok(e) => batch.push(e),
                     Err(_) => break,
                 }
             }
             let next = batch.last().map_or(0, |e| e.seq + 1);
-            // The index is a cache: retry until it takes the batch (a full disk clears).
+            // The index is a cache: retry until it takes the batch (a full disk clears),
+            // or give up at shutdown (the next start re-feeds it from the log).
             let mut delay = Duration::from_millis(10);
+            let mut reported = false;
             while let Err(e) = self.index.insert_batch(&batch) {
-                eprintln_redacted("indexing", &TrailError::Index(e));
-                std::thread::sleep(delay);
+                if !reported {
+                    eprintln_redacted("indexing (retrying until it succeeds)", &e.into());
+                    reported = true;
+                }
+                if wait_stop(stop, delay) {
+                    return;
+                }
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
             let mut indexed = lock(&self.indexed);
@@ -823,7 +837,12 @@ mod tests {
             },
             event_time: EventTime::from_epoch_seconds(1_795_000_000 + i as i64),
             event_source: "kms.amazonaws.com".into(),
-            event_name: if i % 2 == 0 { "Encrypt" } else { "Decrypt" }.into(),
+            event_name: if i.is_multiple_of(2) {
+                "Encrypt"
+            } else {
+                "Decrypt"
+            }
+            .into(),
             aws_region: "us-east-1".into(),
             source_ip_address: "127.0.0.1".into(),
             user_agent: "test".into(),
@@ -961,7 +980,7 @@ mod tests {
         let trail = open(dir.path()).unwrap();
         trail.record_blocking(&event(0)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while read_checkpoint_history(dir.path()).unwrap().is_empty() {
+        while !latest_checkpoint_path(dir.path()).exists() {
             assert!(Instant::now() < deadline, "no checkpoint within 5 s");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -233,13 +233,7 @@ impl Server {
             .take(MAX_USER_AGENT_CHARS)
             .collect();
         let mut facts = CallFacts::default();
-        let result = if self.audit.is_healthy() {
-            self.route(req, &mut facts).await
-        } else {
-            // Fail closed: nothing runs while events cannot be written. Recording this
-            // refusal below is also the probe that ends it once the disk recovers.
-            Err(ApiError::AuditUnavailable)
-        };
+        let result = self.route(req, &mut facts).await;
         let event = self.event(&facts, &result, &request_id, peer, &user_agent, received);
         let resp = match self.record(&event).await {
             Ok(recorded) => {
@@ -368,6 +362,12 @@ impl Server {
         let body = Arc::new(self.read_body(&parts, body).await?);
         facts.body = body.clone();
         let op = facts.operation;
+        // Fail closed: nothing runs while events cannot be written. Checked after the body
+        // was read, so the connection stays usable; recording this refusal is also the
+        // probe that ends it once the disk recovers.
+        if !self.audit.is_healthy() {
+            return Err(ApiError::AuditUnavailable);
+        }
         let caller = auth::authenticate(self, &parts, &body, op)?;
         facts.region = Some(caller.region.to_string());
         facts.principal = Some(caller.principal.clone());

@@ -25,7 +25,7 @@ pub struct AuditArgs {
     region: String,
     /// The audit verifier key to check signatures with (`<name>+<id>+<key>`, as in
     /// <audit dir>/audit-key.pub). Without it, the server's own claim is used for proofs.
-    #[arg(long, env = "KAGI_AUDIT_VERIFIER_KEY")]
+    #[arg(long, env = "KAGI_AUDIT_VERIFIER_KEY", global = true)]
     verifier_key: Option<String>,
     #[command(subcommand)]
     action: AuditAction,
@@ -83,6 +83,11 @@ enum AuditAction {
         /// The digest files' public key (DER; default <audit dir>/digest-public-key.der).
         #[arg(long)]
         digest_public_key: Option<PathBuf>,
+        /// Accept records after the pinned checkpoint (a copy of a running server's trail
+        /// may end in up to a second of events no checkpoint covers yet). Without it they
+        /// fail verification: nothing vouches for them, so they could be forged.
+        #[arg(long)]
+        allow_uncovered_tail: bool,
     },
 }
 
@@ -128,15 +133,17 @@ pub async fn run(args: AuditArgs) -> Result<()> {
         checkpoint,
         cloudtrail_dir,
         digest_public_key,
+        allow_uncovered_tail,
     } = &args.action
     {
-        return verify(
+        return verify(&VerifyArgs {
             audit_dir,
-            args.verifier_key.as_deref(),
-            checkpoint.as_deref(),
-            cloudtrail_dir.as_deref(),
-            digest_public_key.as_deref(),
-        );
+            verifier_key: args.verifier_key.as_deref(),
+            checkpoint: checkpoint.as_deref(),
+            cloudtrail_dir: cloudtrail_dir.as_deref(),
+            digest_public_key: digest_public_key.as_deref(),
+            allow_uncovered_tail: *allow_uncovered_tail,
+        });
     }
     let client = crate::admin_client(args.endpoint, args.region, args.data_dir.as_deref())?;
     let latest = client.call_audit("GetCheckpoint", json!({})).await?;
@@ -264,13 +271,38 @@ fn print_usage(usage: &Value) {
     }
 }
 
-fn verify(
-    audit_dir: &Path,
-    verifier_key: Option<&str>,
-    checkpoint: Option<&Path>,
-    cloudtrail_dir: Option<&Path>,
-    digest_public_key: Option<&Path>,
-) -> Result<()> {
+/// The newest segment file of a log directory (where records after a checkpoint are).
+fn newest_segment(log_dir: &Path) -> String {
+    std::fs::read_dir(log_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .max()
+        .map_or_else(
+            || log_dir.display().to_string(),
+            |p| p.display().to_string(),
+        )
+}
+
+struct VerifyArgs<'a> {
+    audit_dir: &'a Path,
+    verifier_key: Option<&'a str>,
+    checkpoint: Option<&'a Path>,
+    cloudtrail_dir: Option<&'a Path>,
+    digest_public_key: Option<&'a Path>,
+    allow_uncovered_tail: bool,
+}
+
+fn verify(args: &VerifyArgs<'_>) -> Result<()> {
+    let VerifyArgs {
+        audit_dir,
+        verifier_key,
+        checkpoint,
+        cloudtrail_dir,
+        digest_public_key,
+        allow_uncovered_tail,
+    } = *args;
     let log_dir = kagi_audit::trail::log_dir(audit_dir);
     let key = match verifier_key {
         Some(k) => Some(k.to_string()),
@@ -305,6 +337,26 @@ fn verify(
         report.bytes as f64 / 1e6 / secs.max(1e-9)
     );
     let mut ok = report.is_ok();
+    if let (Pinned::Checkpoint { note, verifier_key }, true) = (&pinned, report.checkpoint_verified)
+    {
+        if let Ok(cp) = Checkpoint::parse_and_verify(note, verifier_key) {
+            let uncovered = report.records.saturating_sub(cp.size());
+            if uncovered > 0 {
+                let newest = newest_segment(&log_dir);
+                println!(
+                    "- {uncovered} record(s) from index {} on, in {newest}, come after the pinned \
+                     checkpoint and are covered by no signature: they may be forged{}",
+                    cp.size(),
+                    if allow_uncovered_tail {
+                        " (allowed by --allow-uncovered-tail)"
+                    } else {
+                        ""
+                    }
+                );
+                ok &= allow_uncovered_tail;
+            }
+        }
+    }
     if let Some(ct) = cloudtrail_dir {
         let der_path = digest_public_key
             .map(Path::to_path_buf)

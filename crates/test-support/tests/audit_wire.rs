@@ -274,7 +274,7 @@ async fn truncating_the_log_is_detected_at_start() {
     let mut config = kagi::Config::new("127.0.0.1:0".parse().unwrap());
     config.data_dir = Some(data.path().to_path_buf());
     let opened = kagi::App::open(config, std::sync::Arc::new(kagi_kms::SystemClock));
-    let err = format!("{:#}", opened.err().expect("a truncated log is refused"));
+    let err = format!("{:#}", opened.expect_err("a truncated log is refused"));
     assert!(err.contains("tampered"), "{err}");
 }
 
