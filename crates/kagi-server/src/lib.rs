@@ -433,11 +433,15 @@ fn run_operation(
     caller: &Caller,
     body: &[u8],
 ) -> (Result<Vec<u8>, ApiError>, Vec<String>) {
-    let named = resources::named_in_request(kms, caller, op, body);
+    let named = || resources::named_in_request(kms, caller, op, body);
+    // Resolved before the call where the call may change what the names point to
+    // (DeleteAlias); after it where a success names the keys itself.
+    let early = (!resources::named_by_response(op)).then(named);
     let result = ops::dispatch(kms, audit, op, caller, body);
-    let resources = match &result {
-        Ok(response) => resources::from_response(op, response).unwrap_or(named),
-        Err(_) => named,
+    let resources = match (&result, early) {
+        (_, Some(named)) => named,
+        (Ok(response), None) => resources::from_response(op, response).unwrap_or_else(named),
+        (Err(_), None) => named(),
     };
     (result, resources)
 }

@@ -83,22 +83,36 @@ struct Answered {
     key_metadata: Option<KeyMetadataArn>,
 }
 
-/// Key ARNs a successful response names, for the operations whose request cannot name
-/// them; `None` to keep what the request named.
+/// Whether a successful response of `op` names the keys it involved (so the request need
+/// not be resolved first: the hot cryptographic path skips that work).
+pub fn named_by_response(op: Operation) -> bool {
+    use Operation::*;
+    matches!(
+        op,
+        CreateKey
+            | Decrypt
+            | ReEncrypt
+            | Encrypt
+            | GenerateDataKey
+            | GenerateDataKeyWithoutPlaintext
+    )
+}
+
+/// Key ARNs a successful response names (see [`named_by_response`]); `None` otherwise.
 pub fn from_response(op: Operation, response: &[u8]) -> Option<Vec<String>> {
     use Operation::*;
-    if !matches!(op, CreateKey | Decrypt | ReEncrypt) {
+    if !named_by_response(op) {
         return None;
     }
     let answered: Answered = serde_json::from_slice(response).ok()?;
     let arns: Vec<String> = match op {
         CreateKey => answered.key_metadata.map(|m| m.arn).into_iter().collect(),
-        Decrypt => answered.key_id.into_iter().collect(),
-        _ => answered
+        ReEncrypt => answered
             .source_key_id
             .into_iter()
             .chain(answered.key_id)
             .collect(),
+        _ => answered.key_id.into_iter().collect(),
     };
     (!arns.is_empty()).then_some(arns)
 }
@@ -121,7 +135,11 @@ mod tests {
             from_response(Operation::ReEncrypt, re.as_bytes()),
             Some(vec![arn.to_string(), other.to_string()])
         );
-        assert_eq!(from_response(Operation::Encrypt, re.as_bytes()), None);
+        assert_eq!(
+            from_response(Operation::Encrypt, re.as_bytes()),
+            Some(vec![other.to_string()])
+        );
+        assert_eq!(from_response(Operation::ListKeys, re.as_bytes()), None);
         assert_eq!(from_response(Operation::Decrypt, b"not json"), None);
     }
 }
