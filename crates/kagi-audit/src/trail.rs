@@ -66,6 +66,10 @@ const CHECKPOINT_HISTORY: &str = "checkpoints.log";
 const SEAL_STATE_DIR: &str = "seal";
 /// Most events the indexer writes in one transaction.
 const INDEX_BATCH: usize = 2048;
+/// How often the sealer looks at how many events wait to be sealed.
+const SEAL_POLL: Duration = Duration::from_secs(5);
+/// Events waiting past which the sealer does not wait for its interval.
+const SEAL_EAGER_EVENTS: u64 = 50_000;
 /// How long the indexer gathers events before writing a batch.
 const INDEX_GATHER: Duration = Duration::from_millis(50);
 /// Most events one sealing step reads into memory.
@@ -279,7 +283,15 @@ impl AuditTrail {
             let d = durable.clone();
             let stop = trail.stop.clone();
             threads.push(spawn("kagi-audit-seal", move || {
-                while !wait_stop(&stop, every) {
+                // Seal every `every`, or sooner once many events wait: that bounds the
+                // work left for shutdown (and the size of a log file) under heavy load.
+                let mut last = Instant::now();
+                while !wait_stop(&stop, every.min(SEAL_POLL)) {
+                    let waiting = d.unsealed();
+                    if last.elapsed() < every && waiting < SEAL_EAGER_EVENTS {
+                        continue;
+                    }
+                    last = Instant::now();
                     if let Err(e) = d.seal_pass(false) {
                         eprintln_redacted("sealing", &e);
                     }
@@ -656,6 +668,15 @@ impl Durable {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+
+    /// Durable events not sealed yet (0 without a sealer).
+    fn unsealed(&self) -> u64 {
+        let Some(sealer) = &self.sealer else {
+            return 0;
+        };
+        let next = lock(sealer).next_seq();
+        lock(&self.tree).len().saturating_sub(next)
     }
 
     /// Seals what is durable, writes digests that are due (all of them when `force`), and
