@@ -400,3 +400,52 @@ async fn no_secret_reaches_any_audit_output() {
         }
     }
 }
+
+/// What Kagi does by itself is recorded as an `AwsServiceEvent`, as AWS KMS records its
+/// own scheduled deletions: no caller, the key in `serviceEventDetails` and `resources`.
+#[tokio::test]
+async fn scheduled_deletion_is_a_service_event() {
+    let clock = test_support::manual_clock_now();
+    let server = TestServer::builder()
+        .manual_clock(clock.clone())
+        .build()
+        .await;
+    let kms = server.client(REGION);
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    kms.schedule_key_deletion()
+        .key_id(&key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    clock.advance_days(8);
+    let dir = audit_dir(&server);
+    let deleted = test_support::eventually(std::time::Duration::from_secs(5), || {
+        let dir = dir.clone();
+        async move {
+            events_on_disk(&dir)
+                .into_iter()
+                .find(|e| e.event_name == "DeleteKey")
+        }
+    })
+    .await
+    .expect("a DeleteKey service event within 5 s");
+    assert_eq!(
+        deleted.event_type,
+        kagi_audit::event::EventType::AwsServiceEvent
+    );
+    assert!(deleted.request_id.is_none());
+    assert_eq!(
+        deleted.service_event_details.as_ref().unwrap()["keyId"],
+        json!(key)
+    );
+    assert!(deleted.resources[0].arn.ends_with(&key));
+    server.stop().await;
+}
