@@ -199,3 +199,14 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Creates a symmetric key with default settings and returns its id.
+pub async fn new_key(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .send()
+        .await
+        .expect("create key")
+        .key_metadata
+        .expect("metadata")
+        .key_id
+}

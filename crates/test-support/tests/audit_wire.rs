@@ -10,7 +10,7 @@ use kagi_audit::merkle::{verify_consistency, verify_inclusion, Hash};
 use kagi_server::admin_client::AdminClient;
 use serde_json::json;
 use std::path::Path;
-use test_support::TestServer;
+use test_support::{new_key, TestServer};
 
 const REGION: &str = "us-east-1";
 
@@ -53,8 +53,7 @@ async fn every_call_is_recorded_before_its_response() {
         .build()
         .await;
     let kms = server.client(REGION);
-    let created = kms.create_key().send().await.expect("create key");
-    let key_id = created.key_metadata.unwrap().key_id;
+    let key_id = new_key(&kms).await;
     let raw = kms
         .encrypt()
         .key_id(&key_id)
@@ -188,14 +187,7 @@ async fn headers_name_the_event_and_proofs_verify() {
 async fn key_last_usage_follows_cryptographic_calls() {
     let server = TestServer::builder().build().await;
     let kms = server.client(REGION);
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let key = new_key(&kms).await;
     let unused = kms
         .get_key_last_usage()
         .key_id(&key)
@@ -317,22 +309,8 @@ async fn no_secret_reaches_any_audit_output() {
     let server = TestServer::builder().data_dir(data.path()).build().await;
     let kms = server.client(REGION);
     let rng = kagi_crypto::SystemRng::new();
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
-    let other = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let key = new_key(&kms).await;
+    let other = new_key(&kms).await;
     let mut secrets: Vec<Vec<u8>> = Vec::new();
     for round in 0..16 {
         let mut plaintext = vec![0u8; 24 + round];
@@ -411,14 +389,7 @@ async fn scheduled_deletion_is_a_service_event() {
         .build()
         .await;
     let kms = server.client(REGION);
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id;
+    let key = new_key(&kms).await;
     kms.schedule_key_deletion()
         .key_id(&key)
         .pending_window_in_days(7)

@@ -4,7 +4,7 @@ use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyState, Tag};
 use std::time::Duration;
-use test_support::{eventually, manual_clock_now, TestServer};
+use test_support::{eventually, manual_clock_now, new_key, TestServer};
 
 const REGION: &str = "us-east-1";
 
@@ -14,16 +14,6 @@ fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(r: Result
         Ok(v) => panic!("expected an error, got {v:?}"),
         Err(e) => e.code().unwrap_or("<no code>").to_string(),
     }
-}
-
-async fn new_key(kms: &aws_sdk_kms::Client) -> String {
-    kms.create_key()
-        .send()
-        .await
-        .expect("create key")
-        .key_metadata
-        .expect("metadata")
-        .key_id
 }
 
 async fn create_alias(kms: &aws_sdk_kms::Client, alias: &str, key: &str) {
