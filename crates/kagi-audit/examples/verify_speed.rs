@@ -1,6 +1,8 @@
-//! Measures the offline verifier's throughput: writes a ~200 MB log of realistic events
+//! Measures the offline verifiers' throughput: writes a ~200 MB log of realistic events
 //! (about 1.5 KiB of CloudTrail JSON each) into a temporary directory, signs a checkpoint
-//! over it, verifies it with and without event parsing, and prints MB/s.
+//! over it, verifies it with and without event parsing, then seals it into CloudTrail log
+//! and digest files and verifies those with and without comparing them to the log, and
+//! prints MB/s.
 //!
 //! `cargo run --release -p kagi-audit --example verify_speed [MB]`. Not a test: a timing
 //! assertion would be flaky on shared machines; the target is ≥ 100 MB/s on one core.
@@ -8,8 +10,10 @@
 use kagi_audit::checkpoint::{verifier_key, Checkpoint, KeyName};
 use kagi_audit::log::{leaf_hash, AuditLog};
 use kagi_audit::merkle::MerkleTree;
+use kagi_audit::seal::{SealConfig, Sealer};
 use kagi_audit::verify::{verify_log_dir_with, Options, Pinned};
-use kagi_crypto::{DeterministicRng, Ed25519SigningKey};
+use kagi_audit::verify_sealed::verify_sealed;
+use kagi_crypto::{DeterministicRng, Ed25519SigningKey, RsaSigningKey};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -52,7 +56,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(a) => a.parse()?,
         None => 200,
     };
-    let dir = tempfile::tempdir()?;
+    let work = tempfile::tempdir()?;
+    let dir = tempfile::tempdir_in(work.path())?;
     kagi_audit::event::CloudTrailEvent::parse(&event(0))?;
     println!("event size: {} bytes", event(0).len());
 
@@ -106,6 +111,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "verified {} records, {:.1} MB (parse_events: {parse_events}) in {secs:.2} s: {:.0} MB/s",
             report.records,
             report.bytes as f64 / 1e6,
+            report.bytes as f64 / 1e6 / secs
+        );
+    }
+
+    // Seal the whole log as the server would (5-minute files, then the digests).
+    let out = work.path().join("cloudtrail");
+    let digest_key = RsaSigningKey::generate(2048)?;
+    let public_key = digest_key.public_key_der().to_vec();
+    let mut sealer = Sealer::open(
+        SealConfig::new(&out, "111122223333", "us-west-2"),
+        &work.path().join("seal"),
+        digest_key,
+    )?;
+    let mut batch = Vec::new();
+    let mut now = 1_795_000_000_000i64;
+    kagi_audit::log::for_each_record_from(dir.path(), 0, |rec| {
+        batch.push((rec.seq, rec.payload.to_vec()));
+        true
+    })?;
+    for chunk in batch.chunks(20_000) {
+        sealer.seal(chunk, now)?;
+        now += 5 * 60_000;
+    }
+    sealer.force_digests(now)?;
+    drop(batch);
+    for log_dir in [None, Some(dir.path())] {
+        let started = Instant::now();
+        let report = verify_sealed(&out, None, &public_key, log_dir);
+        let secs = started.elapsed().as_secs_f64();
+        if !report.is_ok() {
+            return Err(format!("sealed verification failed:\n{report}").into());
+        }
+        println!(
+            "verified sealed files, {} records, {:.1} MB (compared with the log: {}) in {secs:.2} s: {:.0} MB/s",
+            report.records,
+            report.bytes as f64 / 1e6,
+            log_dir.is_some(),
             report.bytes as f64 / 1e6 / secs
         );
     }

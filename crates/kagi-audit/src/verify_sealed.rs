@@ -30,7 +30,7 @@
 //! read into memory.
 //!
 //! Gzip decoding, SHA-256 and the record splitter run at several hundred MB/s of
-//! uncompressed log on one core (see the `throughput` test, run with `--release --ignored`).
+//! uncompressed log on one core (`cargo run --release -p kagi-audit --example verify_speed`).
 
 use crate::event::EventTime;
 use crate::log::read_dir_from;
@@ -1626,64 +1626,5 @@ mod tests {
         assert!(texts[2].contains("AWSLogs/d is missing"));
         assert!(texts[3].contains("no later digest links to it"));
         assert!(texts[4].contains("log record 9 (us-east-1)"));
-    }
-
-    /// Verification speed, in MB/s of uncompressed log (run with
-    /// `cargo test -p kagi-audit --release -- --ignored throughput --nocapture`).
-    #[test]
-    #[ignore = "benchmark; run in release"]
-    fn throughput() {
-        let f = Fixture::new();
-        let mut sealer = f.sealer();
-        let regions = [US, EU, AP, "us-west-2"];
-        let n = 200_000u64;
-        let records: Vec<(u64, Vec<u8>)> = (0..n)
-            .map(|i| {
-                (
-                    i,
-                    event(i, regions[(i % 7 % 4) as usize], T0 + i as i64 * 10),
-                )
-            })
-            .collect();
-        for (k, chunk) in records.chunks(20_000).enumerate() {
-            sealer.seal(chunk, T0 + k as i64 * 5 * MINUTE).unwrap();
-        }
-        sealer.force_digests(T0 + 2 * HOUR).unwrap();
-        let log_dir = f.dir.path().join("log");
-        {
-            let (log, _) = AuditLog::open(&log_dir).unwrap();
-            for (_, payload) in &records {
-                log.append_with(payload.clone(), |_| {});
-            }
-            log.close();
-        }
-        // CPU time of this thread (the machine may be busy with other work).
-        let cpu = || -> f64 {
-            let stat = fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-            stat.split(' ')
-                .next()
-                .and_then(|ns| ns.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                / 1e9
-        };
-        for with_log in [false, true] {
-            let (wall, start) = (std::time::Instant::now(), cpu());
-            let report = verify_sealed(
-                &f.out(),
-                None,
-                key().public_key_der(),
-                with_log.then_some(log_dir.as_path()),
-            );
-            let (secs, wall) = (cpu() - start, wall.elapsed().as_secs_f64());
-            assert!(report.is_ok(), "{report}");
-            let mb = report.bytes as f64 / 1e6;
-            println!(
-                "with log {with_log}: {} records, {mb:.1} MB in {secs:.2} s of CPU \
-                 ({wall:.2} s wall) = {:.0} MB/s",
-                report.records,
-                mb / secs
-            );
-        }
-        assert_eq!(walk(&f.out()).len() % 2, 0);
     }
 }
