@@ -340,10 +340,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        kagi_crypto::digest::unhex(s).expect("test vectors are hex")
     }
 
     fn h(s: &str) -> Hash {

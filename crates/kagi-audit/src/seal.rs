@@ -54,7 +54,7 @@
 use crate::event::EventTime;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use kagi_crypto::digest::sha256;
+use kagi_crypto::digest::{hex, sha256};
 use kagi_crypto::RsaSigningKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -260,31 +260,6 @@ pub(crate) fn string_to_sign(digest: &DigestFile, uncompressed_sha256_hex: &str)
 /// `digestPublicKeyFingerprint`: hex SHA-256 of the DER `SubjectPublicKeyInfo`.
 pub fn public_key_fingerprint(public_key_der: &[u8]) -> String {
     hex(&sha256(public_key_der))
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
-}
-
-/// Decodes hex (either case); `None` for anything else.
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    b.chunks(2)
-        .map(|pair| {
-            let digit = |c: u8| char::from(c).to_digit(16);
-            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
-        })
-        .collect()
 }
 
 /// The shape of every AWS region name: lowercase letters, digits and dashes, 1 to 32
@@ -993,6 +968,7 @@ pub(crate) mod tests {
         MANAGEMENT_CATEGORY,
     };
     use flate2::read::GzDecoder;
+    use kagi_crypto::digest::unhex;
     use kagi_crypto::{verify_rsa_sha256, SecretBytes};
     use serde_json::{json, Value};
     use std::io::Read;

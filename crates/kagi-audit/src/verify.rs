@@ -31,6 +31,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::event::CloudTrailEvent;
 use crate::log::{leaf_hash, MAX_PAYLOAD};
 use crate::merkle::{empty_root, node_hash, Hash};
+use kagi_crypto::digest::hex;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
@@ -145,10 +146,6 @@ pub enum Problem {
         signed: Hash,
         computed: Hash,
     },
-}
-
-fn hex(h: &Hash) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl fmt::Display for Problem {

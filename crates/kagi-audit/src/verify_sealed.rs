@@ -35,12 +35,13 @@
 use crate::event::EventTime;
 use crate::log::read_dir_from;
 use crate::seal::{
-    hex, minute_stamp, parse_log_file_name, public_key_fingerprint, record_region,
-    signature_sidecar, split_records, string_to_sign, unhex, DigestFile, LogFileEntry,
-    HASH_ALGORITHM, INVALID_REGION, SIGNATURE_ALGORITHM,
+    minute_stamp, parse_log_file_name, public_key_fingerprint, record_region, signature_sidecar,
+    split_records, string_to_sign, DigestFile, LogFileEntry, HASH_ALGORITHM, INVALID_REGION,
+    SIGNATURE_ALGORITHM,
 };
 use flate2::read::GzDecoder;
 use kagi_crypto::digest::sha256;
+use kagi_crypto::digest::{hex, unhex};
 use kagi_crypto::verify_rsa_sha256;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;

@@ -122,10 +122,7 @@ mod tests {
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::digest::unhex(s).expect("test vectors are hex")
     }
 
     // A 2048-bit test key made with OpenSSL 3.0 (`openssl genpkey`, converted to PKCS#8), its

@@ -103,10 +103,7 @@ mod tests {
     use crate::DeterministicRng;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::digest::unhex(s).expect("test vectors are hex")
     }
 
     // RFC 8032 §7.1, TEST 1 (empty message).

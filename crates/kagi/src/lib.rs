@@ -14,6 +14,7 @@ pub mod root_key;
 
 use anyhow::{bail, Context, Result};
 use kagi_audit::trail::AuditTrail;
+use kagi_crypto::digest::hex;
 use kagi_crypto::{Rng, RootKey, SystemRng};
 use kagi_kms::{AccountId, Clock, Kms, Store, SystemClock, Write};
 use kagi_server::{Server, ServerConfig};
@@ -94,10 +95,6 @@ impl std::fmt::Debug for App {
 
 const SETTING_FINGERPRINT: &str = "root_key_fingerprint";
 const SETTING_ACCOUNT: &str = "account_id";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 impl App {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<App> {
