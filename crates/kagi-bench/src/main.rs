@@ -45,6 +45,7 @@ usage: kagi-bench [options]
   --client-threads N   worker threads of the load generator's runtime (default: one per CPU)
   --revision TEXT      the code measured, printed in the report (cargo xtask bench passes
                        `git describe --always --dirty`)
+  --audit-only         only the audit-cost comparison (two fresh servers), then its table
   --quick              a smoke run: --duration 2s --warmup 500ms --keys 2000 --cache-keys 200
                        (explicit flags still win)";
 
@@ -69,6 +70,7 @@ struct Options {
     cache_keys: u64,
     client_threads: Option<usize>,
     revision: Option<String>,
+    audit_only: bool,
 }
 
 /// `10s`, `500ms`, `1m`, or plain seconds.
@@ -91,6 +93,7 @@ fn parse_duration(s: &str) -> Result<Duration> {
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
         let mut quick = false;
+        let mut audit_only = false;
         let (mut kagi, mut connections, mut duration, mut warmup, mut keys, mut cache_keys) =
             (None, None, None, None, None, None);
         let (mut client_threads, mut revision) = (None, None);
@@ -112,6 +115,7 @@ impl Options {
                 }
                 "--revision" => revision = Some(value()?.clone()),
                 "--quick" => quick = true,
+                "--audit-only" => audit_only = true,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -136,6 +140,7 @@ impl Options {
             cache_keys: cache_keys.unwrap_or(if quick { 200 } else { 1_000 }),
             client_threads,
             revision,
+            audit_only,
         };
         if options.client_threads == Some(0) {
             bail!("--client-threads must be positive");
@@ -168,8 +173,11 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = run(&options, &runtime)?;
-    print!("{}", report.render());
+    if options.audit_only {
+        print!("{}", run_audit_only(&options, &runtime)?);
+    } else {
+        print!("{}", run(&options, &runtime)?.render());
+    }
     Ok(())
 }
 
@@ -336,7 +344,8 @@ fn check_phase(what: &str, result: &PhaseResult) -> Result<()> {
     Ok(())
 }
 
-fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
+/// The kagi binary under test and a fresh working directory for the run.
+fn kagi_and_work_dir(options: &Options) -> Result<(PathBuf, tempfile::TempDir)> {
     let kagi = match &options.kagi {
         Some(path) => path.clone(),
         None => sibling("kagi")?,
@@ -351,6 +360,31 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
         .prefix("kagi-bench-")
         .tempdir()
         .context("creating a temporary directory")?;
+    Ok((kagi, work))
+}
+
+/// `--audit-only`: the audit-cost comparison and nothing else.
+fn run_audit_only(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<String> {
+    let (kagi, work) = kagi_and_work_dir(options)?;
+    let m = report::Machine::describe();
+    let audit = audit_cost(runtime, options, &kagi, work.path())?;
+    Ok(format!(
+        "### Kagi audit cost, {}\n\n- machine: {} CPUs, {}; load average at the start {}\n- `{} serve`{}\n{}",
+        m.date,
+        m.cpus,
+        m.cpu_model,
+        m.load_average,
+        kagi.display(),
+        options
+            .revision
+            .as_ref()
+            .map_or(String::new(), |r| format!(", built from `{r}`")),
+        audit.render()
+    ))
+}
+
+fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
+    let (kagi, work) = kagi_and_work_dir(options)?;
     let data_dir = work.path().join("data");
     let machine = report::Machine::describe();
 

@@ -335,7 +335,7 @@ impl Report {
             ),
             format!("{:.1} MiB", mib(mem.rss_after_cache)),
         );
-        self.audit_table(&mut out);
+        self.audit.table(&mut out);
 
         let _ = writeln!(out, "\n| target | this run | |");
         let _ = writeln!(out, "|---|---:|---|");
@@ -394,11 +394,23 @@ impl Report {
             seconds(mem.restart_ready),
             verdict(mem.restart_ready <= TARGET_STARTUP)
         );
-        self.audit_targets(&mut out);
+        self.audit.targets(&mut out);
+        out
+    }
+}
+
+impl AuditCost {
+    /// The audit-cost section alone: the table, then its targets (`--audit-only`).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.table(&mut out);
+        let _ = writeln!(out, "\n| target | this run | |");
+        let _ = writeln!(out, "|---|---:|---|");
+        self.targets(&mut out);
         out
     }
 
-    fn audit_table(&self, out: &mut String) {
+    fn table(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "\n**Audit cost (GenerateDataKey)**: two more fresh servers, same binary, one key each; \
@@ -413,7 +425,7 @@ impl Report {
         );
         let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let cpu = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-        for row in &self.audit.rows {
+        for row in &self.rows {
             let (a, d) = (&row.durable.result, &row.discard.result);
             let _ = writeln!(
                 out,
@@ -429,7 +441,7 @@ impl Report {
                 ms_signed(row.p99_added())
             );
         }
-        if let Some(log) = &self.audit.log {
+        if let Some(log) = &self.log {
             let _ = writeln!(
                 out,
                 "\nAudit log of the durable server afterwards: {} events in {:.1} MiB of segments \
@@ -441,8 +453,8 @@ impl Report {
         }
     }
 
-    fn audit_targets(&self, out: &mut String) {
-        for row in &self.audit.rows {
+    fn targets(&self, out: &mut String) {
+        for row in &self.rows {
             if row.connections == TARGET_AUDIT_RATIO_CONNECTIONS {
                 let ratio = row.ratio();
                 let _ = writeln!(
@@ -456,7 +468,7 @@ impl Report {
                 );
             }
         }
-        for row in &self.audit.rows {
+        for row in &self.rows {
             let added = row.p99_added();
             let _ = writeln!(
                 out,
