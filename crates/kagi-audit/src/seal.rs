@@ -281,21 +281,34 @@ pub(crate) fn file_region(aws_region: &str) -> &str {
     }
 }
 
-/// The region directory of a record: [`file_region`] of the value of the first
-/// `"awsRegion":"` in its bytes, which in an event's canonical bytes is the top-level field
-/// (`userIdentity`, the only object before it, has no such key, and the pattern cannot occur
-/// inside a JSON string, where every `"` is escaped). `None` if there is none. The sealer and
-/// the verifier both use this, so they agree on every payload; it avoids parsing the event.
-pub(crate) fn record_region(payload: &[u8]) -> Option<&str> {
-    const KEY: &[u8] = b"\"awsRegion\":\"";
-    let at = payload.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let len = payload[at..].iter().position(|&c| c == b'"')?;
-    // Invalid UTF-8 or an escape is not a region name either.
-    let value = std::str::from_utf8(&payload[at..at + len]).unwrap_or("");
-    Some(file_region(value))
+/// The value of the first `"<field>":"…"` string in `payload`, up to the next quote. In an
+/// event's canonical bytes the first occurrence of `eventTime` and `awsRegion` is the
+/// top-level field: `userIdentity`, the only object before them, has no such keys, and the
+/// pattern cannot occur inside a JSON string, where every `"` is escaped. Reading the field
+/// this way spares the sealer a full parse of every event.
+fn top_level_string<'p>(payload: &'p [u8], key: &[u8]) -> Option<&'p [u8]> {
+    let at = memchr::memmem::find(payload, key)? + key.len();
+    let len = memchr::memchr(b'"', &payload[at..])?;
+    Some(&payload[at..at + len])
 }
 
-/// What the sealer reads of an event; everything else is skipped.
+/// The region directory of a record: [`file_region`] of its top-level `awsRegion` (see
+/// [`top_level_string`]); `None` if there is none. The sealer and the verifier both use
+/// this, so they agree on every payload.
+pub(crate) fn record_region(payload: &[u8]) -> Option<&str> {
+    let value = top_level_string(payload, b"\"awsRegion\":\"")?;
+    // Invalid UTF-8 or an escape is not a region name either.
+    Some(file_region(std::str::from_utf8(value).unwrap_or("")))
+}
+
+/// The top-level `eventTime` of a record (see [`top_level_string`]), if it has a valid one.
+fn record_time(payload: &[u8]) -> Option<EventTime> {
+    let value = top_level_string(payload, b"\"eventTime\":\"")?;
+    EventTime::parse(std::str::from_utf8(value).ok()?)
+}
+
+/// What the sealer reads of an event whose time [`record_time`] cannot find; everything
+/// else is skipped.
 #[derive(Deserialize)]
 pub(crate) struct EventHead {
     /// Required, but the value used is [`record_region`]'s.
@@ -627,9 +640,14 @@ impl Sealer {
             // Region → (payloads, oldest, newest), regions in name order.
             let mut groups: BTreeMap<String, (Vec<&[u8]>, EventTime, EventTime)> = BTreeMap::new();
             for (seq, payload) in batch {
-                let head = EventHead::parse(payload)
-                    .map_err(|error| SealError::NotAnEvent { seq: *seq, error })?;
-                let t = head.event_time;
+                let t = match record_time(payload) {
+                    Some(t) => t,
+                    None => {
+                        EventHead::parse(payload)
+                            .map_err(|error| SealError::NotAnEvent { seq: *seq, error })?
+                            .event_time
+                    }
+                };
                 // A payload without the pattern (not canonical bytes) is filed like an
                 // invalid region; the verifier does the same.
                 let region = record_region(payload).unwrap_or(INVALID_REGION);
@@ -1194,6 +1212,20 @@ pub(crate) mod tests {
         let tricky = br#"{"userAgent":"\"awsRegion\":\"evil","awsRegion":"us-east-2"}"#;
         assert_eq!(record_region(tricky), Some("us-east-2"));
         assert_eq!(record_region(b"{\"awsRegion\": \"us-east-2\"}"), None);
+    }
+
+    #[test]
+    fn record_time_reads_the_top_level_field() {
+        let payload = event(0, "eu-north-1", T0);
+        assert_eq!(
+            record_time(&payload),
+            Some(EventHead::parse(&payload).unwrap().event_time)
+        );
+        let tricky = br#"{"userAgent":"\"eventTime\":\"1999-01-01T00:00:00Z","eventTime":"2026-11-23T08:47:12Z"}"#;
+        assert_eq!(record_time(tricky), EventTime::parse("2026-11-23T08:47:12Z"));
+        // Not a valid time: the sealer falls back to parsing, which refuses it.
+        assert_eq!(record_time(br#"{"eventTime":"yesterday"}"#), None);
+        assert_eq!(record_time(b"{}"), None);
     }
 
     #[test]
