@@ -51,7 +51,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -166,7 +166,9 @@ struct Durable {
     log: AuditLog,
     tree: Mutex<MerkleTree>,
     index: EventIndex,
-    indexer: Mutex<Option<Sender<IndexedEvent>>>,
+    /// Durable events for the indexer; see [`Pending`].
+    pending: Mutex<Pending>,
+    pending_changed: Condvar,
     /// Every event with a smaller seq is in the index.
     indexed: Mutex<u64>,
     indexed_changed: Condvar,
@@ -179,6 +181,16 @@ struct Durable {
     sealer: Option<Mutex<Sealer>>,
     retention_millis: i64,
     now: Now,
+}
+
+/// Durable events waiting for the indexer. A shared vector rather than a channel: the
+/// writer thread only pushes under an uncontended lock, and wakes the indexer only when the
+/// vector was empty, so a busy log costs the indexer one wake-up per batch, not per event.
+#[derive(Default)]
+struct Pending {
+    events: Vec<IndexedEvent>,
+    /// Set when the log has stopped: nothing more will come.
+    closed: bool,
 }
 
 enum Mode {
@@ -236,13 +248,13 @@ impl AuditTrail {
             Some((s, i)) => (Some(i), Some(s)),
             None => (None, None),
         };
-        let (tx, rx) = mpsc::channel();
         let durable = Arc::new(Durable {
             dir: dir.to_path_buf(),
             log,
             tree: Mutex::new(tree),
             index,
-            indexer: Mutex::new(Some(tx)),
+            pending: Mutex::new(Pending::default()),
+            pending_changed: Condvar::new(),
             indexed: Mutex::new(0),
             indexed_changed: Condvar::new(),
             signer,
@@ -264,7 +276,7 @@ impl AuditTrail {
         {
             let d = durable.clone();
             let stop = trail.stop.clone();
-            threads.push(spawn("kagi-audit-index", move || d.index_loop(rx, &stop))?);
+            threads.push(spawn("kagi-audit-index", move || d.index_loop(&stop))?);
         }
         {
             let d = durable.clone();
@@ -361,9 +373,7 @@ impl AuditTrail {
                     entry.seq = receipt.seq;
                     entry.segment = receipt.segment;
                     entry.offset = receipt.offset;
-                    if let Some(tx) = lock(&d.indexer).as_ref() {
-                        let _ = tx.send(entry);
-                    }
+                    d.queue_for_index(entry);
                     done(Ok(Recorded { seq: receipt.seq }));
                 }
                 Err(e) => done(Err(TrailError::Unavailable(e.to_string()))),
@@ -538,8 +548,10 @@ impl AuditTrail {
             cv.notify_all();
         }
         if let Mode::Durable(d) = &self.mode {
-            // The writer has stopped, so nothing sends any more; this ends the indexer.
-            lock(&d.indexer).take();
+            // The writer has stopped, so nothing more is queued; this ends the indexer
+            // once it has written what is.
+            lock(&d.pending).closed = true;
+            d.pending_changed.notify_all();
         }
         for t in lock(&self.threads).drain(..) {
             let _ = t.join();
@@ -618,38 +630,79 @@ impl Durable {
         Ok(())
     }
 
-    fn index_loop(&self, rx: Receiver<IndexedEvent>, stop: &(Mutex<bool>, Condvar)) {
-        while let Ok(first) = rx.recv() {
-            // Gather for a moment: fewer, larger transactions cost the shared disk less,
-            // and queries wait for the index anyway (see `wait_indexed`).
-            let mut batch = vec![first];
+    /// Hands a durable event to the indexer (on the log's writer thread).
+    fn queue_for_index(&self, event: IndexedEvent) {
+        let mut pending = lock(&self.pending);
+        pending.events.push(event);
+        if pending.events.len() == 1 {
+            drop(pending);
+            self.pending_changed.notify_one();
+        }
+    }
+
+    /// The next events to index: waits for the first, then gathers for [`INDEX_GATHER`]
+    /// (fewer, larger transactions cost the shared disk less, and queries wait for the
+    /// index anyway, see `wait_indexed`). Empty once the log has closed and all is taken.
+    fn next_index_batch(&self) -> Vec<IndexedEvent> {
+        let mut pending = lock(&self.pending);
+        while pending.events.is_empty() && !pending.closed {
+            pending = self
+                .pending_changed
+                .wait(pending)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        if !pending.closed {
             let until = Instant::now() + INDEX_GATHER;
-            while batch.len() < INDEX_BATCH {
+            while !pending.closed && pending.events.len() < INDEX_BATCH {
                 let left = until.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(e) => batch.push(e),
-                    Err(_) => break,
+                if left.is_zero() {
+                    break;
                 }
+                pending = self
+                    .pending_changed
+                    .wait_timeout(pending, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
-            let next = batch.last().map_or(0, |e| e.seq + 1);
-            // The index is a cache: retry until it takes the batch (a full disk clears),
-            // or give up at shutdown (the next start re-feeds it from the log).
-            let mut delay = Duration::from_millis(10);
-            let mut reported = false;
-            while let Err(e) = self.index.insert_batch(&batch) {
-                if !reported {
-                    eprintln_redacted("indexing (retrying until it succeeds)", &e.into());
-                    reported = true;
-                }
-                if wait_stop(stop, delay) {
+        }
+        std::mem::take(&mut pending.events)
+    }
+
+    fn index_loop(&self, stop: &(Mutex<bool>, Condvar)) {
+        loop {
+            let events = self.next_index_batch();
+            if events.is_empty() {
+                return;
+            }
+            for batch in events.chunks(INDEX_BATCH) {
+                if !self.index_batch(batch, stop) {
                     return;
                 }
-                delay = (delay * 2).min(Duration::from_secs(2));
             }
-            let mut indexed = lock(&self.indexed);
-            *indexed = (*indexed).max(next);
-            self.indexed_changed.notify_all();
         }
+    }
+
+    /// Writes one batch to the index; false if shutdown came first.
+    fn index_batch(&self, batch: &[IndexedEvent], stop: &(Mutex<bool>, Condvar)) -> bool {
+        let next = batch.last().map_or(0, |e| e.seq + 1);
+        // The index is a cache: retry until it takes the batch (a full disk clears),
+        // or give up at shutdown (the next start re-feeds it from the log).
+        let mut delay = Duration::from_millis(10);
+        let mut reported = false;
+        while let Err(e) = self.index.insert_batch(batch) {
+            if !reported {
+                eprintln_redacted("indexing (retrying until it succeeds)", &e.into());
+                reported = true;
+            }
+            if wait_stop(stop, delay) {
+                return false;
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        let mut indexed = lock(&self.indexed);
+        *indexed = (*indexed).max(next);
+        self.indexed_changed.notify_all();
+        true
     }
 
     /// Waits until every event durable now is indexed, at most [`INDEX_WAIT`].
