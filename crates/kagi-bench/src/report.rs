@@ -420,21 +420,23 @@ impl AuditCost {
         );
         let _ = writeln!(
             out,
-            "| connections | audit req/s | p99 | server CPU µs/req | no-audit req/s | p99 | server CPU µs/req \
-             | audit / no-audit | p99 added |"
+            "| connections | audit req/s | p50 | p99 | server CPU µs/req | no-audit req/s | p50 | p99 \
+             | server CPU µs/req | audit / no-audit | p99 added |"
         );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let cpu = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
         for row in &self.rows {
             let (a, d) = (&row.durable.result, &row.discard.result);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
                 row.connections,
                 thousands(a.per_second().round() as u64),
+                ms(a.latency.quantile(0.5)),
                 ms(a.latency.quantile(0.99)),
                 cpu(a.server_cpu_per_request()),
                 thousands(d.per_second().round() as u64),
+                ms(d.latency.quantile(0.5)),
                 ms(d.latency.quantile(0.99)),
                 cpu(d.server_cpu_per_request()),
                 row.ratio(),
