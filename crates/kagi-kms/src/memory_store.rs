@@ -12,11 +12,14 @@
 //! - `AddVersion` fails for a key that does not exist and for a version number that does;
 //! - an alias must target an existing key of its region (`CreateAlias`, `UpdateAlias`);
 //! - `UpdateAlias` changes only target and `updated_at`, and does nothing if the alias
-//!   does not exist; deleting or updating something absent is not an error.
+//!   does not exist; deleting or updating something absent is not an error;
+//! - `WipeKeys` keeps access keys, user policies and settings.
 
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
-use crate::model::{AccessKeyRecord, AliasRecord, KeyMetadata, StoredKey, StoredVersion};
+use crate::model::{
+    AccessKeyRecord, AliasRecord, KeyMetadata, StoredKey, StoredVersion, UserPolicyRecord,
+};
 use crate::store::{Store, StoreError, Write};
 use std::collections::BTreeMap;
 use std::sync::{RwLock, RwLockReadGuard};
@@ -29,12 +32,15 @@ struct KeyRow {
 }
 
 /// Everything a store holds. `BTreeMap`s give the orders the trait documents for free:
-/// key ids ascending within a region, aliases by name within a region.
+/// key ids ascending within a region, aliases by name within a region, a user's policies
+/// by policy name.
 #[derive(Debug, Clone, Default)]
 struct State {
     keys: BTreeMap<(Region, KeyId), KeyRow>,
     aliases: BTreeMap<(Region, AliasName), AliasRecord>,
     access_keys: BTreeMap<String, AccessKeyRecord>,
+    /// By (user name, policy name).
+    user_policies: BTreeMap<(String, String), UserPolicyRecord>,
     settings: BTreeMap<String, String>,
 }
 
@@ -142,6 +148,18 @@ impl State {
             }
             Write::DeleteAccessKey { access_key_id } => {
                 self.access_keys.remove(&access_key_id);
+            }
+            Write::PutUserPolicy(policy) => {
+                self.user_policies.insert(
+                    (policy.user_name.clone(), policy.policy_name.clone()),
+                    policy,
+                );
+            }
+            Write::DeleteUserPolicy {
+                user_name,
+                policy_name,
+            } => {
+                self.user_policies.remove(&(user_name, policy_name));
             }
             Write::PutSetting { name, value } => {
                 self.settings.insert(name, value);
@@ -267,5 +285,15 @@ impl Store for MemoryStore {
 
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(self.read().settings.get(name).cloned())
+    }
+
+    fn user_policies(&self, user_name: &str) -> Result<Vec<UserPolicyRecord>, StoreError> {
+        Ok(self
+            .read()
+            .user_policies
+            .range((user_name.to_owned(), String::new())..)
+            .take_while(|((user, _), _)| user == user_name)
+            .map(|(_, p)| p.clone())
+            .collect())
     }
 }

@@ -3,7 +3,7 @@
 
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, Write,
+    RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, UserPolicyRecord, Write,
 };
 
 fn region(s: &str) -> Region {
@@ -63,6 +63,10 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     destroy_removes_versions_and_aliases(fresh().as_ref());
     due_queries(fresh().as_ref());
     access_keys_and_settings(fresh().as_ref());
+    user_policies_round_trip_and_replace(fresh().as_ref());
+    user_policies_are_ordered_and_per_user(fresh().as_ref());
+    user_policies_delete(fresh().as_ref());
+    user_policies_in_failed_batches_are_not_applied(fresh().as_ref());
     wipe(fresh().as_ref());
 }
 
@@ -316,9 +320,128 @@ fn access_keys_and_settings(s: &dyn Store) {
     );
 }
 
+fn user_policy(user: &str, name: &str, document: &str, at: i64) -> UserPolicyRecord {
+    UserPolicyRecord {
+        user_name: user.into(),
+        policy_name: name.into(),
+        document: document.into(),
+        updated_at: Timestamp(at),
+    }
+}
+
+fn put_user_policy(s: &dyn Store, p: &UserPolicyRecord) {
+    s.apply(vec![Write::PutUserPolicy(p.clone())])
+        .expect("put user policy");
+}
+
+fn user_policies_round_trip_and_replace(s: &dyn Store) {
+    assert!(s.user_policies("alice").unwrap().is_empty());
+    let p = user_policy(
+        "alice",
+        "EncryptOnly",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#,
+        10,
+    );
+    put_user_policy(s, &p);
+    assert_eq!(s.user_policies("alice").unwrap(), vec![p.clone()]);
+    // The same name again replaces document and time; it does not add a second policy.
+    let replaced = user_policy(
+        "alice",
+        "EncryptOnly",
+        r#"{"Version":"2012-10-17","Statement":[]}"#,
+        20,
+    );
+    put_user_policy(s, &replaced);
+    assert_eq!(s.user_policies("alice").unwrap(), vec![replaced]);
+}
+
+fn user_policies_are_ordered_and_per_user(s: &dyn Store) {
+    for name in ["Zeta", "alpha", "Beta", "B"] {
+        put_user_policy(s, &user_policy("alice", name, "{}", 1));
+    }
+    // Users whose names share a prefix, or sort next to each other, are kept apart.
+    put_user_policy(s, &user_policy("ali", "Other", "{}", 2));
+    put_user_policy(s, &user_policy("alicf", "Other", "{}", 3));
+    let names = |user: &str| {
+        s.user_policies(user)
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                assert_eq!(p.user_name, user);
+                p.policy_name
+            })
+            .collect::<Vec<_>>()
+    };
+    // Bytewise order, as everywhere in the store: upper case before lower case.
+    assert_eq!(names("alice"), ["B", "Beta", "Zeta", "alpha"]);
+    assert_eq!(names("ali"), ["Other"]);
+    assert_eq!(names("alicf"), ["Other"]);
+    assert!(names("bob").is_empty());
+    assert!(names("Alice").is_empty(), "user names are case sensitive");
+}
+
+fn user_policies_delete(s: &dyn Store) {
+    put_user_policy(s, &user_policy("alice", "A", "{}", 1));
+    put_user_policy(s, &user_policy("alice", "B", "{}", 1));
+    put_user_policy(s, &user_policy("bob", "A", "{}", 1));
+    s.apply(vec![Write::DeleteUserPolicy {
+        user_name: "alice".into(),
+        policy_name: "A".into(),
+    }])
+    .unwrap();
+    assert_eq!(
+        s.user_policies("alice").unwrap(),
+        vec![user_policy("alice", "B", "{}", 1)]
+    );
+    assert_eq!(
+        s.user_policies("bob").unwrap(),
+        vec![user_policy("bob", "A", "{}", 1)],
+        "deleting one user's policy leaves another's of the same name"
+    );
+    // Deleting what is not there (again, or a user without policies) is not an error.
+    for (user, name) in [("alice", "A"), ("carol", "A")] {
+        s.apply(vec![Write::DeleteUserPolicy {
+            user_name: user.into(),
+            policy_name: name.into(),
+        }])
+        .unwrap();
+    }
+    assert_eq!(s.user_policies("alice").unwrap().len(), 1);
+}
+
+fn user_policies_in_failed_batches_are_not_applied(s: &dyn Store) {
+    let kept = user_policy("alice", "Kept", "{}", 1);
+    let access = AccessKeyRecord {
+        access_key_id: "KAGIPOLICY".into(),
+        user_name: "alice".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(1),
+        admin: false,
+        wrapped_secret: vec![1],
+    };
+    s.apply(vec![
+        Write::PutUserPolicy(kept.clone()),
+        Write::PutAccessKey(access.clone()),
+    ])
+    .unwrap();
+    // The duplicate access key fails the batch, so neither policy write may show.
+    let r = s.apply(vec![
+        Write::PutUserPolicy(user_policy("alice", "New", "{}", 2)),
+        Write::DeleteUserPolicy {
+            user_name: "alice".into(),
+            policy_name: "Kept".into(),
+        },
+        Write::PutAccessKey(access),
+    ]);
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    assert_eq!(s.user_policies("alice").unwrap(), vec![kept]);
+}
+
 fn wipe(s: &dyn Store) {
     let m = key(1, "us-east-1");
     put_key(s, &m);
+    let policy = user_policy("alice", "Keep", "{}", 4);
+    put_user_policy(s, &policy);
     s.apply(vec![Write::PutSetting {
         name: "keep".into(),
         value: "1".into(),
@@ -327,4 +450,9 @@ fn wipe(s: &dyn Store) {
     s.apply(vec![Write::WipeKeys]).unwrap();
     assert!(s.list_keys(&m.region, None, 10).unwrap().is_empty());
     assert_eq!(s.setting("keep").unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        s.user_policies("alice").unwrap(),
+        vec![policy],
+        "wiping keys keeps user policies"
+    );
 }

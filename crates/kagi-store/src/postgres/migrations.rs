@@ -13,7 +13,7 @@ use postgres::Client;
 /// The advisory-lock key that serialises migrations (an arbitrary constant: "kagi" + 1).
 const MIGRATION_LOCK: i64 = 0x6b61_6769_0000_0001;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: keys, backing-key versions, aliases, access keys, settings. The same logical
     // schema as SQLite: times are BIGINT milliseconds, wrapped secrets are BYTEA, and names
     // compare bytewise (COLLATE "C", as SQLite's BINARY) so listings and paging follow the
@@ -66,10 +66,35 @@ const MIGRATIONS: &[&str] = &[
         admin BOOLEAN NOT NULL,
         wrapped_secret BYTEA NOT NULL
     );"#,
+    // 2: inline identity policies of users. Until this version every authenticated user
+    // could call every KMS operation; from now on a non-admin user needs an identity policy.
+    // So that existing installations keep working, every user with a non-admin access key
+    // gets a policy allowing all of KMS, dated by that user's oldest non-admin access key.
+    // The document is written out here, not shared with code, because a released migration
+    // must never change.
+    r#"CREATE TABLE user_policies (
+        user_name TEXT COLLATE "C" NOT NULL,
+        policy_name TEXT COLLATE "C" NOT NULL,
+        document TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (user_name, policy_name)
+    );
+    INSERT INTO user_policies (user_name, policy_name, document, updated_at)
+    SELECT user_name,
+        'KagiLegacyFullKmsAccess',
+        '{"Version":"2012-10-17","Statement":[{"Sid":"KagiLegacyFullKmsAccess","Effect":"Allow","Action":"kms:*","Resource":"*"}]}',
+        MIN(created_at)
+    FROM access_keys WHERE NOT admin GROUP BY user_name;"#,
 ];
 
 /// Brings the schema to the newest version in one transaction, holding the migration lock.
 pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    migrate_to(client, MIGRATIONS.len())
+}
+
+/// Brings the schema up to version `target` (at most the newest) in one transaction, holding
+/// the migration lock. Tests use it to build a database as an older release left it.
+pub(super) fn migrate_to(client: &mut Client, target: usize) -> Result<(), StoreError> {
     let mut tx = client.transaction().map_err(backend)?;
     // Held until COMMIT or ROLLBACK; a second node blocks here until the first is done.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -99,15 +124,21 @@ pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
             "negative schema version {current}"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target)
+        .skip(current as usize)
+    {
         tx.batch_execute(sql).map_err(backend)?;
         tracing::info!(version = i + 1, "applied PostgreSQL schema migration");
     }
-    if current < newest {
+    let target = target.min(MIGRATIONS.len()) as i64;
+    if current < target {
         tx.execute(
             "INSERT INTO schema_version (singleton, version) VALUES (TRUE, $1)
              ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
-            &[&newest],
+            &[&target],
         )
         .map_err(backend)?;
     }

@@ -20,7 +20,7 @@ mod tests;
 
 use kagi_kms::{
     AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, Store, StoreError, StoredKey,
-    Timestamp, Write,
+    Timestamp, UserPolicyRecord, Write,
 };
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;
@@ -393,6 +393,22 @@ impl Store for PostgresStore {
                 .map_err(backend)?
                 .map(|row| rows::col(&row, 0))
                 .transpose()
+        })
+    }
+
+    fn user_policies(&self, user_name: &str) -> Result<Vec<UserPolicyRecord>, StoreError> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "{} WHERE user_name = $1 ORDER BY policy_name",
+                    rows::USER_POLICY_SELECT
+                ),
+                &[&user_name],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(rows::user_policy_record)
+            .collect()
         })
     }
 }

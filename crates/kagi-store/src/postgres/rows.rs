@@ -8,7 +8,7 @@ use super::backend;
 use crate::codec::{decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, Write,
+    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, UserPolicyRecord, Write,
 };
 use postgres::error::SqlState;
 use postgres::types::FromSql;
@@ -157,6 +157,26 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             )
             .map_err(backend)?;
         }
+        Write::PutUserPolicy(p) => {
+            c.execute(
+                "INSERT INTO user_policies (user_name, policy_name, document, updated_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_name, policy_name) DO UPDATE SET
+                    document = excluded.document, updated_at = excluded.updated_at",
+                &[&p.user_name, &p.policy_name, &p.document, &p.updated_at.0],
+            )
+            .map_err(backend)?;
+        }
+        Write::DeleteUserPolicy {
+            user_name,
+            policy_name,
+        } => {
+            c.execute(
+                "DELETE FROM user_policies WHERE user_name = $1 AND policy_name = $2",
+                &[user_name, policy_name],
+            )
+            .map_err(backend)?;
+        }
         Write::PutSetting { name, value } => {
             c.execute(
                 "INSERT INTO settings (name, value) VALUES ($1, $2)
@@ -166,6 +186,7 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             .map_err(backend)?;
         }
         Write::WipeKeys => {
+            // Access keys, user policies and settings stay.
             c.batch_execute("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
                 .map_err(backend)?;
         }
@@ -274,5 +295,17 @@ pub fn access_key_record(row: &Row) -> Result<AccessKeyRecord, StoreError> {
         created_at: Timestamp(col(row, 3)?),
         admin: col(row, 4)?,
         wrapped_secret: col(row, 5)?,
+    })
+}
+
+pub const USER_POLICY_SELECT: &str =
+    "SELECT user_name, policy_name, document, updated_at FROM user_policies";
+
+pub fn user_policy_record(row: &Row) -> Result<UserPolicyRecord, StoreError> {
+    Ok(UserPolicyRecord {
+        user_name: col(row, 0)?,
+        policy_name: col(row, 1)?,
+        document: col(row, 2)?,
+        updated_at: Timestamp(col(row, 3)?),
     })
 }

@@ -171,7 +171,10 @@ fn nodes_starting_at_once_all_migrate_and_share_state() {
         .query("SELECT version FROM schema_version", &[])
         .unwrap();
     assert_eq!(versions.len(), 1);
-    assert_eq!(versions[0].get::<_, i64>(0), 1);
+    assert_eq!(
+        versions[0].get::<_, i64>(0),
+        migrations::MIGRATIONS.len() as i64
+    );
 }
 
 #[test]
@@ -211,6 +214,12 @@ fn acknowledged_writes_survive_a_new_store() {
     let dbs = TestDatabases::new();
     let url = dbs.create();
     let m = key(2);
+    let policy = UserPolicyRecord {
+        user_name: "alice".into(),
+        policy_name: "EncryptOnly".into(),
+        document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        updated_at: Timestamp(8),
+    };
     let access = AccessKeyRecord {
         access_key_id: "KAGIDURABLE".into(),
         user_name: "alice".into(),
@@ -225,6 +234,7 @@ fn acknowledged_writes_survive_a_new_store() {
         store
             .apply(vec![
                 Write::PutAccessKey(access.clone()),
+                Write::PutUserPolicy(policy.clone()),
                 Write::PutSetting {
                     name: "account_id".into(),
                     value: "111122223333".into(),
@@ -238,6 +248,7 @@ fn acknowledged_writes_survive_a_new_store() {
     assert_eq!(got.versions.len(), 1);
     assert_eq!(got.versions[0].wrapped, vec![0xab; 61]);
     assert_eq!(again.access_key("KAGIDURABLE").unwrap().unwrap(), access);
+    assert_eq!(again.user_policies("alice").unwrap(), vec![policy]);
     assert_eq!(
         again.setting("account_id").unwrap().as_deref(),
         Some("111122223333")
@@ -288,6 +299,57 @@ fn only_one_node_can_claim_a_database() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(claimed, "the claim is released when its node goes away");
+}
+
+/// Version 2 gives every user with a non-admin access key the access all users had before
+/// identity policies existed, and gives admins nothing (they need none).
+#[test]
+fn migration_2_gives_existing_non_admin_users_a_legacy_policy() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    {
+        let mut old = Client::connect(&url, NoTls).unwrap();
+        migrations::migrate_to(&mut old, 1).unwrap();
+        old.batch_execute(
+            "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret) VALUES
+                ('KAGIADMIN', 'admin', 'Active', 100, TRUE, decode('01', 'hex')),
+                ('KAGIALICE2', 'alice', 'Inactive', 300, FALSE, decode('02', 'hex')),
+                ('KAGIALICE1', 'alice', 'Active', 200, FALSE, decode('03', 'hex')),
+                ('KAGIBOB', 'bob', 'Active', 400, FALSE, decode('04', 'hex'));",
+        )
+        .unwrap();
+    }
+    let store = PostgresStore::connect(&url).unwrap();
+    let legacy = |user: &str, at: i64| {
+        UserPolicyRecord {
+        user_name: user.into(),
+        policy_name: "KagiLegacyFullKmsAccess".into(),
+        document: r#"{"Version":"2012-10-17","Statement":[{"Sid":"KagiLegacyFullKmsAccess","Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#.into(),
+        updated_at: Timestamp(at),
+    }
+    };
+    assert_eq!(
+        store.user_policies("alice").unwrap(),
+        vec![legacy("alice", 200)]
+    );
+    assert_eq!(
+        store.user_policies("bob").unwrap(),
+        vec![legacy("bob", 400)]
+    );
+    assert!(store.user_policies("admin").unwrap().is_empty());
+    let mut check = Client::connect(&url, NoTls).unwrap();
+    let rows: i64 = check
+        .query_one("SELECT count(*) FROM user_policies", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 2);
+    let version: i64 = check
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+    // The access keys themselves are untouched.
+    assert_eq!(store.list_access_keys().unwrap().len(), 4);
 }
 
 #[test]

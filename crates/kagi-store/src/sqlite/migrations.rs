@@ -5,7 +5,7 @@ use super::backend;
 use kagi_kms::StoreError;
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: keys, backing-key versions, aliases, access keys, settings.
     "CREATE TABLE settings (
         name TEXT PRIMARY KEY,
@@ -55,10 +55,35 @@ const MIGRATIONS: &[&str] = &[
         admin INTEGER NOT NULL,
         wrapped_secret BLOB NOT NULL
     ) WITHOUT ROWID;",
+    // 2: inline identity policies of users. Until this version every authenticated user
+    // could call every KMS operation; from now on a non-admin user needs an identity policy.
+    // So that existing installations keep working, every user with a non-admin access key
+    // gets a policy allowing all of KMS, dated by that user's oldest non-admin access key.
+    // The document is written out here, not shared with code, because a released migration
+    // must never change.
+    r#"CREATE TABLE user_policies (
+        user_name TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (user_name, policy_name)
+    ) WITHOUT ROWID;
+    INSERT INTO user_policies (user_name, policy_name, document, updated_at)
+    SELECT user_name,
+        'KagiLegacyFullKmsAccess',
+        '{"Version":"2012-10-17","Statement":[{"Sid":"KagiLegacyFullKmsAccess","Effect":"Allow","Action":"kms:*","Resource":"*"}]}',
+        MIN(created_at)
+    FROM access_keys WHERE admin = 0 GROUP BY user_name;"#,
 ];
 
 /// Brings the schema to the newest version, in one transaction per step.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Brings the schema up to version `target` (at most the newest), in one transaction per
+/// step. Tests use it to build a database as an older release left it.
+pub(super) fn migrate_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
     let current: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(backend)?;
@@ -68,7 +93,12 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             "database schema version {current} is newer than this build understands ({newest}); upgrade Kagi"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target)
+        .skip(current as usize)
+    {
         let tx = conn.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)

@@ -11,7 +11,7 @@ mod rows;
 
 use kagi_kms::{
     AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, Store, StoreError, StoredKey,
-    Timestamp, Write,
+    Timestamp, UserPolicyRecord, Write,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -280,6 +280,20 @@ impl Store for SqliteStore {
         .optional()
         .map_err(backend)
     }
+
+    fn user_policies(&self, user_name: &str) -> Result<Vec<UserPolicyRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{} WHERE user_name = ?1 ORDER BY policy_name",
+                rows::USER_POLICY_SELECT
+            ))
+            .map_err(backend)?;
+        let found = stmt
+            .query_map(params![user_name], rows::user_policy_record)
+            .map_err(backend)?;
+        found.map(|p| p.map_err(backend)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +339,77 @@ mod tests {
                 assert!(reopened.setting(&format!("t{t}-{i}")).unwrap().is_some());
             }
         }
+    }
+
+    #[test]
+    fn user_policies_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        let policy = UserPolicyRecord {
+            user_name: "alice".into(),
+            policy_name: "EncryptOnly".into(),
+            document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+            updated_at: Timestamp(42),
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .apply(vec![Write::PutUserPolicy(policy.clone())])
+            .unwrap();
+        drop(store);
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.user_policies("alice").unwrap(), vec![policy]);
+    }
+
+    /// Version 2 gives every user with a non-admin access key the access all users had
+    /// before identity policies existed, and gives admins nothing (they need none).
+    #[test]
+    fn migration_2_gives_existing_non_admin_users_a_legacy_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations::migrate_to(&mut c, 1).unwrap();
+            c.execute_batch(
+                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret) VALUES
+                    ('KAGIADMIN', 'admin', 'Active', 100, 1, x'01'),
+                    ('KAGIALICE2', 'alice', 'Inactive', 300, 0, x'02'),
+                    ('KAGIALICE1', 'alice', 'Active', 200, 0, x'03'),
+                    ('KAGIBOB', 'bob', 'Active', 400, 0, x'04');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let legacy = |user: &str, at: i64| {
+            UserPolicyRecord {
+            user_name: user.into(),
+            policy_name: "KagiLegacyFullKmsAccess".into(),
+            document: r#"{"Version":"2012-10-17","Statement":[{"Sid":"KagiLegacyFullKmsAccess","Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#.into(),
+            updated_at: Timestamp(at),
+        }
+        };
+        assert_eq!(
+            store.user_policies("alice").unwrap(),
+            vec![legacy("alice", 200)]
+        );
+        assert_eq!(
+            store.user_policies("bob").unwrap(),
+            vec![legacy("bob", 400)]
+        );
+        assert!(store.user_policies("admin").unwrap().is_empty());
+        let (rows, version): (i64, i64) = {
+            let c = store.reader();
+            let rows = c
+                .query_row("SELECT count(*) FROM user_policies", [], |r| r.get(0))
+                .unwrap();
+            let version = c
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            (rows, version)
+        };
+        assert_eq!(rows, 2);
+        assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+        // The access keys themselves are untouched.
+        assert_eq!(store.list_access_keys().unwrap().len(), 4);
     }
 
     #[test]

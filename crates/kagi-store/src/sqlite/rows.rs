@@ -4,7 +4,7 @@ use super::backend;
 use crate::codec::{decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, Write,
+    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, UserPolicyRecord, Write,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
@@ -144,6 +144,32 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             )
             .map_err(backend)?;
         }
+        Write::PutUserPolicy(p) => {
+            conn.prepare_cached(
+                "INSERT INTO user_policies (user_name, policy_name, document, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_name, policy_name) DO UPDATE SET
+                    document = excluded.document, updated_at = excluded.updated_at",
+            )
+            .map_err(backend)?
+            .execute(params![
+                p.user_name,
+                p.policy_name,
+                p.document,
+                p.updated_at.0
+            ])
+            .map_err(backend)?;
+        }
+        Write::DeleteUserPolicy {
+            user_name,
+            policy_name,
+        } => {
+            conn.execute(
+                "DELETE FROM user_policies WHERE user_name = ?1 AND policy_name = ?2",
+                params![user_name, policy_name],
+            )
+            .map_err(backend)?;
+        }
         Write::PutSetting { name, value } => {
             conn.execute(
                 "INSERT INTO settings (name, value) VALUES (?1, ?2)
@@ -153,6 +179,7 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             .map_err(backend)?;
         }
         Write::WipeKeys => {
+            // Access keys, user policies and settings stay.
             conn.execute_batch("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
                 .map_err(backend)?;
         }
@@ -319,5 +346,17 @@ pub fn access_key_record(
         created_at: Timestamp(created),
         admin,
         wrapped_secret,
+    })
+}
+
+pub const USER_POLICY_SELECT: &str =
+    "SELECT user_name, policy_name, document, updated_at FROM user_policies";
+
+pub fn user_policy_record(r: &Row<'_>) -> rusqlite::Result<UserPolicyRecord> {
+    Ok(UserPolicyRecord {
+        user_name: r.get(0)?,
+        policy_name: r.get(1)?,
+        document: r.get(2)?,
+        updated_at: Timestamp(r.get(3)?),
     })
 }
