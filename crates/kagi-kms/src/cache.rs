@@ -6,6 +6,7 @@
 
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{KeyMetadata, StoredVersion};
+use crate::authz::CompiledPolicy;
 use crate::Principal;
 use kagi_crypto::{BackingKey, SecretBytes};
 use std::collections::HashMap;
@@ -17,6 +18,9 @@ use std::sync::{Arc, RwLock};
 pub struct KeyEntry {
     pub meta: KeyMetadata,
     pub arn: String,
+    /// The key policy, compiled; `None` if the stored document does not compile (a key
+    /// created before policies were checked): then the key policy allows nothing.
+    pub policy: Option<CompiledPolicy>,
     /// Ordered by version number; the last one encrypts.
     pub versions: Vec<(StoredVersion, BackingKey)>,
 }
@@ -123,6 +127,8 @@ pub struct Cache {
     keys: RwLock<Regional<KeyId, Arc<KeyEntry>>>,
     aliases: RwLock<Regional<AliasName, KeyId>>,
     credentials: RwLock<HashMap<String, Arc<Credential>>>,
+    /// Compiled inline identity policies, by user name.
+    user_policies: RwLock<HashMap<String, Arc<[CompiledPolicy]>>>,
 }
 
 impl Default for Cache {
@@ -132,6 +138,7 @@ impl Default for Cache {
             keys: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
             aliases: RwLock::new(Regional::new(MAX_CACHED_ALIASES)),
             credentials: RwLock::new(HashMap::new()),
+            user_policies: RwLock::new(HashMap::new()),
         }
     }
 }
@@ -235,6 +242,29 @@ impl Cache {
         let mut creds = write!(self.credentials);
         self.bump();
         creds.remove(access_key_id);
+    }
+    pub fn user_policies(&self, user_name: &str) -> Option<Arc<[CompiledPolicy]>> {
+        read!(self.user_policies).get(user_name).cloned()
+    }
+    pub fn insert_loaded_user_policies(
+        &self,
+        generation: u64,
+        user_name: String,
+        policies: Arc<[CompiledPolicy]>,
+    ) {
+        let mut all = write!(self.user_policies);
+        if self.generation() != generation {
+            return;
+        }
+        if all.len() >= MAX_CACHED_CREDENTIALS {
+            all.clear();
+        }
+        all.insert(user_name, policies);
+    }
+    pub fn remove_user_policies(&self, user_name: &str) {
+        let mut all = write!(self.user_policies);
+        self.bump();
+        all.remove(user_name);
     }
 }
 

@@ -42,6 +42,13 @@ pub enum KmsError {
     /// `ValidationException`.
     #[error("{message}")]
     Validation { message: String },
+
+    /// Refused by the key policy, the caller's identity policies, or both.
+    #[error("{message}")]
+    AccessDenied { message: String },
+
+    #[error("{message}")]
+    MalformedPolicyDocument { message: String },
     /// `InvalidMarkerException`.
     #[error("Invalid marker: {marker}")]
     InvalidMarker { marker: String },
@@ -117,6 +124,8 @@ impl KmsError {
             KmsError::AliasAlreadyExists { .. } => "AlreadyExistsException",
             KmsError::ReservedAlias => "NotAuthorizedException",
             KmsError::Validation { .. } => "ValidationException",
+            KmsError::AccessDenied { .. } => "AccessDeniedException",
+            KmsError::MalformedPolicyDocument { .. } => "MalformedPolicyDocumentException",
             KmsError::InvalidMarker { .. } => "InvalidMarkerException",
             KmsError::Tag { .. } => "TagException",
             KmsError::LimitExceeded { .. } => "LimitExceededException",

@@ -9,6 +9,7 @@
 //! operations on a warm key never touch the store. Mutations of one key are serialised by a
 //! striped lock and are durable in the store before the cache (and the caller) sees them.
 
+pub mod authz;
 pub mod cache;
 pub mod clock;
 pub mod error;
@@ -25,6 +26,7 @@ pub use memory_store::MemoryStore;
 pub use model::*;
 pub use store::{Store, StoreError, Write};
 
+use authz::PolicyEngine;
 use kagi_crypto::{Rng, RootKey};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -34,6 +36,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct Caller {
     pub region: Region,
     pub principal: Principal,
+    /// The client's address (`aws:SourceIp`), when known.
+    pub source_ip: Option<String>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
 }
 
 /// An authenticated identity.
@@ -56,6 +62,7 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
     root: RootKey,
+    policies: Arc<dyn PolicyEngine>,
     cache: cache::Cache,
     locks: Vec<Mutex<()>>,
 }
@@ -75,6 +82,7 @@ impl Kms {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
+        policies: Arc<dyn PolicyEngine>,
     ) -> Self {
         Self {
             account,
@@ -82,6 +90,7 @@ impl Kms {
             clock,
             rng,
             root,
+            policies,
             cache: cache::Cache::default(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         }

@@ -137,3 +137,13 @@ pub struct AccessKeyRecord {
     pub admin: bool,
     pub wrapped_secret: Vec<u8>,
 }
+
+/// An inline identity (IAM) policy attached to a user. The document is stored as the
+/// administrator sent it; it was checked when it was put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPolicyRecord {
+    pub user_name: String,
+    pub policy_name: String,
+    pub document: String,
+    pub updated_at: Timestamp,
+}

@@ -9,6 +9,7 @@ use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
     AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMetadata, StoredKey, StoredVersion,
+    UserPolicyRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,13 @@ pub enum Write {
     DeleteAccessKey {
         access_key_id: String,
     },
+    /// Creates or replaces an inline identity policy of a user (IAM's PutUserPolicy).
+    PutUserPolicy(UserPolicyRecord),
+    /// Removes an inline identity policy of a user; nothing if it does not exist.
+    DeleteUserPolicy {
+        user_name: String,
+        policy_name: String,
+    },
     /// A named setting of the installation (account id, root-key fingerprint ...).
     PutSetting {
         name: String,
@@ -93,4 +101,6 @@ pub trait Store: Send + Sync {
     fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
     fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError>;
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// The inline identity policies of `user_name`, ordered by policy name.
+    fn user_policies(&self, user_name: &str) -> Result<Vec<UserPolicyRecord>, StoreError>;
 }

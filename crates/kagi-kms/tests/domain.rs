@@ -54,8 +54,15 @@ fn caller(region: &str) -> Caller {
             access_key_id: "KAGITESTACCESSKEY1".into(),
             admin: false,
         },
+        source_ip: None,
+        secure_transport: false,
     }
 }
+
+/// Every KMS action on every resource: these tests are about KMS semantics; authorization
+/// has its own tests (`tests/authz.rs`).
+const FULL_KMS_ACCESS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
 fn account() -> AccountId {
     AccountId::parse(ACCOUNT).expect("test account is valid")
@@ -69,6 +76,7 @@ fn kms_over(store: &Arc<MemoryStore>, clock: &Arc<ManualClock>, seed: u64) -> Km
         store.clone(),
         clock.clone(),
         Arc::new(DeterministicRng::dangerous_for_tests_only(seed)),
+        Arc::new(kagi_policy::PolicyEngine),
     )
 }
 
@@ -76,8 +84,11 @@ impl Fixture {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock::new(START));
+        let kms = kms_over(&store, &clock, 1);
+        kms.put_user_policy("alice", "full-kms-access", FULL_KMS_ACCESS)
+            .expect("the test policy is valid");
         Self {
-            kms: kms_over(&store, &clock, 1),
+            kms,
             clock,
             store,
             east: caller("us-east-1"),
@@ -369,7 +380,7 @@ fn run(op: Op, f: &Fixture, s: &Subject) -> Result<(), KmsError> {
             kms.generate_data_key_without_plaintext(c, req).map(drop)
         }
         Op::DescribeKey => kms.describe_key(c, key).map(drop),
-        Op::GetKeyPolicy => kms.key_policy(c, key).map(drop),
+        Op::GetKeyPolicy => kms.get_key_policy(c, key, None).map(drop),
         Op::EnableKey => kms.enable_key(c, key),
         Op::DisableKey => kms.disable_key(c, key),
         Op::UpdateKeyDescription => kms.update_key_description(c, key, "new".into()),
@@ -1329,7 +1340,7 @@ fn debug_output_never_shows_plaintext_or_key_material() {
         plaintext.expose(),
     );
 
-    let random = f.kms.generate_random(Some(32), None).unwrap();
+    let random = f.kms.generate_random(&f.east, Some(32), None).unwrap();
     assert_redacted("GenerateRandom", &format!("{random:?}"), random.expose());
 
     let new_key = f.kms.create_access_key("alice", false).unwrap();

@@ -17,10 +17,11 @@
 //!   `${*}`, `${?}`, `${$}`) in `Resource` and in string and ARN condition values of
 //!   `2012-10-17` policies.
 //!
+//! [`PolicyEngine`] implements the domain's port (`kagi_kms::authz::PolicyEngine`): the
+//! domain combines the decisions of a key policy and the caller's identity policies.
+//!
 //! Not implemented yet:
-//! - combining decisions: key policy + the caller's IAM policies + grants (and the
-//!   `AccountRoot` delegation between them) is the next step, as is wiring this into the
-//!   server; this crate only evaluates one policy at a time;
+//! - grants (the domain will add them to the combination);
 //! - default values in variables (`${aws:username, 'none'}`), which resolve to nothing;
 //! - `Federated` and `CanonicalUser` principals parse but never match a caller;
 //! - global condition keys are only what the caller puts in [`RequestContext`] (plus the
@@ -29,12 +30,14 @@
 pub mod condition;
 pub mod context;
 pub mod document;
+pub mod engine;
 pub mod error;
 pub mod evaluate;
 mod pattern;
 
 pub use condition::{BaseOperator, Condition, Operator, SetQualifier};
 pub use context::{normalize_key, PrincipalInfo, RequestContext, RequestContextBuilder};
+pub use engine::PolicyEngine;
 pub use document::{
     Clause, Effect, Policy, PolicyKind, PolicyVersion, Principal, Statement, KEY_POLICY_MAX_CHARS,
 };

@@ -281,6 +281,12 @@ pub fn aws_name(op: Operation) -> &'static str {
         AdminListAccessKeys => "ListAccessKeys",
         AdminUpdateAccessKey => "UpdateAccessKey",
         AdminDeleteAccessKey => "DeleteAccessKey",
+        AdminPutUserPolicy => "PutUserPolicy",
+        AdminListUserPolicies => "ListUserPolicies",
+        AdminDeleteUserPolicy => "DeleteUserPolicy",
+        GetKeyPolicy => "GetKeyPolicy",
+        PutKeyPolicy => "PutKeyPolicy",
+        ListKeyPolicies => "ListKeyPolicies",
         GetKeyLastUsage => "GetKeyLastUsage",
         LookupEvents => "LookupEvents",
         AuditGetCheckpoint => "GetCheckpoint",
@@ -302,6 +308,9 @@ pub fn read_only(op: Operation) -> bool {
         | GetKeyRotationStatus
         | ListKeyRotations
         | AdminListAccessKeys
+        | AdminListUserPolicies
+        | GetKeyPolicy
+        | ListKeyPolicies
         | GetKeyLastUsage
         | LookupEvents
         | AuditGetCheckpoint
@@ -317,7 +326,8 @@ pub fn read_only(op: Operation) -> bool {
         CreateKey | EnableKey | DisableKey | UpdateKeyDescription | ScheduleKeyDeletion
         | CancelKeyDeletion | CreateAlias | UpdateAlias | DeleteAlias | TagResource
         | UntagResource | EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand
-        | AdminCreateAccessKey | AdminUpdateAccessKey | AdminDeleteAccessKey => false,
+        | AdminCreateAccessKey | AdminUpdateAccessKey | AdminDeleteAccessKey
+        | AdminPutUserPolicy | AdminDeleteUserPolicy | PutKeyPolicy => false,
     }
 }
 
@@ -539,6 +549,26 @@ const CONSISTENCY_PROOF: &[Field] = &[
     field("SecondTreeSize", "secondTreeSize", Kind::Num),
 ];
 const KEY_USAGE: &[Field] = &[KEY_ID, START_TIME, END_TIME];
+const POLICY_NAME: Field = field("PolicyName", "policyName", Kind::Str);
+const GET_KEY_POLICY: &[Field] = &[KEY_ID, POLICY_NAME];
+const PUT_KEY_POLICY: &[Field] = &[
+    KEY_ID,
+    POLICY_NAME,
+    field("Policy", "policy", Kind::Str),
+    field(
+        "BypassPolicyLockoutSafetyCheck",
+        "bypassPolicyLockoutSafetyCheck",
+        Kind::Bool,
+    ),
+];
+const USER_NAME: Field = field("UserName", "userName", Kind::Str);
+const PUT_USER_POLICY: &[Field] = &[
+    USER_NAME,
+    POLICY_NAME,
+    field("PolicyDocument", "policyDocument", Kind::Str),
+];
+const USER_ONLY: &[Field] = &[USER_NAME];
+const DELETE_USER_POLICY: &[Field] = &[USER_NAME, POLICY_NAME];
 
 /// The request members recorded for `op`. Grant tokens are deliberately absent: they
 /// are bearer credentials for grants.
@@ -567,6 +597,12 @@ fn request_fields(op: Operation) -> &'static [Field] {
         AdminUpdateAccessKey => ADMIN_UPDATE_ACCESS_KEY,
         AdminDeleteAccessKey => ADMIN_DELETE_ACCESS_KEY,
         GetKeyLastUsage => KEY_ONLY,
+        GetKeyPolicy => GET_KEY_POLICY,
+        PutKeyPolicy => PUT_KEY_POLICY,
+        ListKeyPolicies => KEY_PAGE,
+        AdminPutUserPolicy => PUT_USER_POLICY,
+        AdminListUserPolicies => USER_ONLY,
+        AdminDeleteUserPolicy => DELETE_USER_POLICY,
         LookupEvents => LOOKUP_EVENTS,
         AuditGetCheckpoint => NOTHING,
         AuditGetInclusionProof => INCLUSION_PROOF,
@@ -671,6 +707,12 @@ fn response_record(op: Operation) -> ResponseRecord {
         | AdminListAccessKeys
         | AdminUpdateAccessKey
         | AdminDeleteAccessKey
+        | AdminPutUserPolicy
+        | AdminListUserPolicies
+        | AdminDeleteUserPolicy
+        | GetKeyPolicy
+        | PutKeyPolicy
+        | ListKeyPolicies
         | GetKeyLastUsage
         | LookupEvents
         | AuditGetCheckpoint

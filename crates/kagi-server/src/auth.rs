@@ -16,6 +16,7 @@ pub fn authenticate(
     parts: &Parts,
     body: &[u8],
     op: Option<Operation>,
+    peer: std::net::SocketAddr,
 ) -> Result<Caller, ApiError> {
     let now = UNIX_EPOCH + Duration::from_millis(server.auth_clock.now().millis().max(0) as u64);
     let signed = sigv4::parse_request(parts, now, server.config.max_clock_skew)?;
@@ -30,6 +31,8 @@ pub fn authenticate(
         return Ok(Caller {
             region,
             principal: server.kms.principal_for("dev", access_key_id, true),
+            source_ip: Some(peer.ip().to_string()),
+            secure_transport: false,
         });
     }
     let credential = server
@@ -47,6 +50,9 @@ pub fn authenticate(
     Ok(Caller {
         region,
         principal: credential.principal.clone(),
+        source_ip: Some(peer.ip().to_string()),
+        // Kagi serves plain HTTP; TLS, where used, ends in front of it.
+        secure_transport: false,
     })
 }
 

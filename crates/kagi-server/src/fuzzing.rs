@@ -36,9 +36,15 @@ pub fn world() -> (Kms, Caller) {
         Arc::new(MemoryStore::new()),
         Arc::new(ManualClock::new(Timestamp(1_700_000_000_000))),
         Arc::new(DeterministicRng::dangerous_for_tests_only(0)),
+        Arc::new(kagi_policy::PolicyEngine),
     );
     let principal = kms.principal_for("fuzzer", "KAGIFUZZACCESSKEY1", true);
-    let caller = Caller { region, principal };
+    let caller = Caller {
+        region,
+        principal,
+        source_ip: None,
+        secure_transport: false,
+    };
     let key = kms
         .create_key(&caller, CreateKeyRequest::default())
         .expect("creating the fuzz key succeeds");

@@ -233,7 +233,7 @@ impl Server {
             .take(MAX_USER_AGENT_CHARS)
             .collect();
         let mut facts = CallFacts::default();
-        let result = self.route(req, &mut facts).await;
+        let result = self.route(req, peer, &mut facts).await;
         let event = self.event(&facts, &result, &request_id, peer, &user_agent, received);
         let resp = match self.record(&event).await {
             Ok(recorded) => {
@@ -332,6 +332,7 @@ impl Server {
     async fn route(
         &self,
         req: Request<Incoming>,
+        peer: SocketAddr,
         facts: &mut CallFacts,
     ) -> Result<Vec<u8>, ApiError> {
         let target = req
@@ -368,7 +369,7 @@ impl Server {
         if !self.audit.is_healthy() {
             return Err(ApiError::AuditUnavailable);
         }
-        let caller = auth::authenticate(self, &parts, &body, op)?;
+        let caller = auth::authenticate(self, &parts, &body, op, peer)?;
         facts.region = Some(caller.region.to_string());
         facts.principal = Some(caller.principal.clone());
         let op = op.ok_or_else(|| ApiError::UnknownOperation {

@@ -33,6 +33,12 @@ pub enum Operation {
     AdminListAccessKeys,
     AdminUpdateAccessKey,
     AdminDeleteAccessKey,
+    AdminPutUserPolicy,
+    AdminListUserPolicies,
+    AdminDeleteUserPolicy,
+    GetKeyPolicy,
+    PutKeyPolicy,
+    ListKeyPolicies,
     GetKeyLastUsage,
     LookupEvents,
     AuditGetCheckpoint,
@@ -83,6 +89,12 @@ impl Operation {
         Operation::AdminListAccessKeys,
         Operation::AdminUpdateAccessKey,
         Operation::AdminDeleteAccessKey,
+        Operation::AdminPutUserPolicy,
+        Operation::AdminListUserPolicies,
+        Operation::AdminDeleteUserPolicy,
+        Operation::GetKeyPolicy,
+        Operation::PutKeyPolicy,
+        Operation::ListKeyPolicies,
         Operation::GetKeyLastUsage,
         Operation::LookupEvents,
         Operation::AuditGetCheckpoint,
@@ -122,6 +134,9 @@ impl Operation {
                 "RotateKeyOnDemand" => RotateKeyOnDemand,
                 "ListKeyRotations" => ListKeyRotations,
                 "GetKeyLastUsage" => GetKeyLastUsage,
+                "GetKeyPolicy" => GetKeyPolicy,
+                "PutKeyPolicy" => PutKeyPolicy,
+                "ListKeyPolicies" => ListKeyPolicies,
                 _ => return None,
             });
         }
@@ -142,6 +157,9 @@ impl Operation {
             "ListAccessKeys" => AdminListAccessKeys,
             "UpdateAccessKey" => AdminUpdateAccessKey,
             "DeleteAccessKey" => AdminDeleteAccessKey,
+            "PutUserPolicy" => AdminPutUserPolicy,
+            "ListUserPolicies" => AdminListUserPolicies,
+            "DeleteUserPolicy" => AdminDeleteUserPolicy,
             _ => return None,
         })
     }
@@ -163,6 +181,8 @@ impl Operation {
                 | GetKeyRotationStatus
                 | ListResourceTags
                 | ListKeyRotations
+                | GetKeyPolicy
+                | ListKeyPolicies
         )
     }
 
@@ -218,6 +238,9 @@ impl Operation {
                 | AdminListAccessKeys
                 | AdminUpdateAccessKey
                 | AdminDeleteAccessKey
+                | AdminPutUserPolicy
+                | AdminListUserPolicies
+                | AdminDeleteUserPolicy
         )
     }
 }
@@ -262,6 +285,12 @@ mod tests {
                 | Operation::AdminListAccessKeys
                 | Operation::AdminUpdateAccessKey
                 | Operation::AdminDeleteAccessKey
+                | Operation::AdminPutUserPolicy
+                | Operation::AdminListUserPolicies
+                | Operation::AdminDeleteUserPolicy
+                | Operation::GetKeyPolicy
+                | Operation::PutKeyPolicy
+                | Operation::ListKeyPolicies
                 | Operation::GetKeyLastUsage
                 | Operation::LookupEvents
                 | Operation::AuditGetCheckpoint
@@ -273,7 +302,7 @@ mod tests {
         assert!(Operation::ALL.iter().all(|op| listed(*op)));
         let mut seen = Operation::ALL.to_vec();
         seen.dedup();
-        assert_eq!(seen.len(), 36);
+        assert_eq!(seen.len(), 42);
     }
 
     #[test]

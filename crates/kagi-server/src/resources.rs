@@ -33,6 +33,9 @@ pub fn named_in_request(kms: &Kms, caller: &Caller, op: Operation, body: &[u8]) 
             | AdminListAccessKeys
             | AdminUpdateAccessKey
             | AdminDeleteAccessKey
+            | AdminPutUserPolicy
+            | AdminListUserPolicies
+            | AdminDeleteUserPolicy
             | LookupEvents
             | AuditGetCheckpoint
             | AuditGetInclusionProof

@@ -180,7 +180,14 @@ impl App {
             &account,
             Arc::new(SystemClock),
         )?);
-        let kms = Arc::new(Kms::new(account, root, store, clock, rng));
+        let kms = Arc::new(Kms::new(
+            account,
+            root,
+            store,
+            clock,
+            rng,
+            Arc::new(kagi_policy::PolicyEngine),
+        ));
         let bootstrap = if config.dangerous_dev_mode || !kms.list_access_keys()?.is_empty() {
             None
         } else {

@@ -740,6 +740,22 @@ async fn authentication_errors() {
         .unwrap()
         .to_string();
     let alice = server.client_with(REGION, &id, &secret);
+    // Authenticated at once, but allowed nothing until an identity policy says so.
+    assert_eq!(
+        code(alice.list_keys().send().await),
+        "AccessDeniedException"
+    );
+    admin
+        .call(
+            "PutUserPolicy",
+            serde_json::json!({
+                "UserName": "alice",
+                "PolicyName": "list-keys",
+                "PolicyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:ListKeys","Resource":"*"}]}"#,
+            }),
+        )
+        .await
+        .unwrap();
     alice.list_keys().send().await.unwrap();
     let listed = admin
         .call("ListAccessKeys", serde_json::json!({}))

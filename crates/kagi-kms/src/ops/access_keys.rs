@@ -16,7 +16,7 @@ fn access_key_context(access_key_id: &str) -> Vec<u8> {
 }
 
 /// IAM's user-name rules: 1–64 characters of `[\w+=,.@-]`.
-fn check_user_name(name: &str) -> Result<(), KmsError> {
+pub(crate) fn check_user_name(name: &str) -> Result<(), KmsError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

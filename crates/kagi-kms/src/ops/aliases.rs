@@ -4,7 +4,7 @@
 //! `alias/aws/` is reserved. Aliases are regional and unique per region; their target must
 //! be named by key id or key ARN, never by another alias.
 
-use super::{page_limit, parse_marker, require_not_pending_deletion, Aliases};
+use super::{page_limit, parse_marker, require_not_pending_deletion, Access, Aliases};
 use crate::ids::AliasName;
 use crate::model::AliasRecord;
 use crate::{Caller, KeyId, Kms, KmsError, StoreError, Timestamp, Write};
@@ -40,11 +40,28 @@ impl Kms {
         ))
     }
 
-    /// The target key of an alias operation: must exist and not be pending deletion.
-    fn alias_target_key(&self, caller: &Caller, target: &str) -> Result<KeyId, KmsError> {
-        let key = self.resolve(caller, target, Aliases::Refused)?;
+    /// The target key of an alias operation: must exist, allow `action` to the caller and
+    /// not be pending deletion.
+    fn alias_target_key(
+        &self,
+        caller: &Caller,
+        target: &str,
+        action: &str,
+    ) -> Result<KeyId, KmsError> {
+        let key = self.resolve_authorized(caller, target, Aliases::Refused, Access::to(action))?;
         require_not_pending_deletion(&key)?;
         Ok(key.meta.key_id)
+    }
+
+    /// AWS authorizes alias operations on the alias too, by identity policies alone.
+    fn authorize_alias(
+        &self,
+        caller: &Caller,
+        name: &AliasName,
+        action: &str,
+    ) -> Result<(), KmsError> {
+        let arn = self.alias_arn(&caller.region, name);
+        self.authorize_identity(caller, &arn, Access::to(action))
     }
 
     pub fn create_alias(
@@ -54,7 +71,8 @@ impl Kms {
         target_key_id: &str,
     ) -> Result<(), KmsError> {
         let name = self.alias_name(alias_name)?;
-        let target = self.alias_target_key(caller, target_key_id)?;
+        self.authorize_alias(caller, &name, "kms:CreateAlias")?;
+        let target = self.alias_target_key(caller, target_key_id, "kms:CreateAlias")?;
         let _guard = self.lock(name.as_str().as_bytes());
         let now = self.now();
         let record = AliasRecord {
@@ -84,12 +102,17 @@ impl Kms {
         target_key_id: &str,
     ) -> Result<(), KmsError> {
         let name = self.alias_name(alias_name)?;
-        let target = self.alias_target_key(caller, target_key_id)?;
+        self.authorize_alias(caller, &name, "kms:UpdateAlias")?;
+        let target = self.alias_target_key(caller, target_key_id, "kms:UpdateAlias")?;
         let _guard = self.lock(name.as_str().as_bytes());
         let existing = self
             .store
             .alias(&caller.region, &name)?
             .ok_or_else(|| self.alias_not_found(caller, &name))?;
+        // The key the alias leaves must allow it too.
+        if let Some(current) = self.entry(&caller.region, &existing.target)? {
+            self.authorize_key(caller, &current, Access::to("kms:UpdateAlias"))?;
+        }
         let record = AliasRecord {
             target,
             updated_at: self.now(),
@@ -102,9 +125,13 @@ impl Kms {
 
     pub fn delete_alias(&self, caller: &Caller, alias_name: &str) -> Result<(), KmsError> {
         let name = self.alias_name(alias_name)?;
+        self.authorize_alias(caller, &name, "kms:DeleteAlias")?;
         let _guard = self.lock(name.as_str().as_bytes());
-        if self.store.alias(&caller.region, &name)?.is_none() {
+        let Some(existing) = self.store.alias(&caller.region, &name)? else {
             return Err(self.alias_not_found(caller, &name));
+        };
+        if let Some(key) = self.entry(&caller.region, &existing.target)? {
+            self.authorize_key(caller, &key, Access::to("kms:DeleteAlias"))?;
         }
         self.store.apply(vec![Write::DeleteAlias {
             region: caller.region.clone(),
@@ -124,6 +151,7 @@ impl Kms {
         // AWS: "If you do not include a value [for Limit], it defaults to 50."
         let limit = page_limit(limit, 50, 100)?;
         let after = parse_marker(marker, |m| AliasName::parse(m).ok())?;
+        self.authorize_identity(caller, "*", Access::to("kms:ListAliases"))?;
         let target = match key_id {
             Some(k) => Some(self.resolve(caller, k, Aliases::Refused)?.meta.key_id),
             None => None,

@@ -1,7 +1,7 @@
 //! What the audit trail needs from the domain: the ARNs of the keys a call names (for
 //! `resources`, never an error), and the key GetKeyLastUsage reports on.
 
-use super::Aliases;
+use super::{Access, Aliases};
 use crate::ids::AliasName;
 use crate::ops::keys::DescribedKey;
 use crate::{Caller, KmsError};
@@ -25,7 +25,8 @@ impl crate::Kms {
     /// The key GetKeyLastUsage reports on: a key id or key ARN (alias names are not
     /// supported, as in AWS KMS).
     pub fn usage_subject(&self, caller: &Caller, key_id: &str) -> Result<DescribedKey, KmsError> {
-        let entry = self.resolve(caller, key_id, Aliases::Refused)?;
+        let access = Access::to("kms:GetKeyLastUsage");
+        let entry = self.resolve_authorized(caller, key_id, Aliases::Refused, access)?;
         Ok(DescribedKey::from(entry.as_ref()))
     }
 }

@@ -1,7 +1,8 @@
 //! GenerateDataKey, GenerateDataKeyWithoutPlaintext and GenerateRandom.
 
 use super::encrypt::EncryptionContext;
-use super::{check_range, require_enabled, Aliases};
+use super::{check_range, require_enabled, Access, Aliases};
+use crate::authz::context_values;
 use crate::{Caller, Kms, KmsError};
 use kagi_crypto::SecretBytes;
 
@@ -60,7 +61,13 @@ impl Kms {
         with_plaintext: bool,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
         let len = data_key_len(req.key_spec.as_deref(), req.number_of_bytes)?;
-        let key = self.resolve(caller, &req.key_id, Aliases::Allowed)?;
+        let action = if with_plaintext {
+            "kms:GenerateDataKey"
+        } else {
+            "kms:GenerateDataKeyWithoutPlaintext"
+        };
+        let access = Access::to(action).with_all(context_values(&req.context));
+        let key = self.resolve_authorized(caller, &req.key_id, Aliases::Allowed, access)?;
         require_enabled(&key)?;
         if req.dry_run {
             return Err(KmsError::DryRun);
@@ -92,6 +99,7 @@ impl Kms {
 
     pub fn generate_random(
         &self,
+        caller: &Caller,
         number_of_bytes: Option<i64>,
         custom_key_store_id: Option<&str>,
     ) -> Result<SecretBytes, KmsError> {
@@ -102,6 +110,7 @@ impl Kms {
             KmsError::validation("1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null")
         })?;
         check_range("numberOfBytes", n, 1, 1024)?;
+        self.authorize_identity(caller, "*", Access::to("kms:GenerateRandom"))?;
         self.random_secret(n as usize)
     }
 }

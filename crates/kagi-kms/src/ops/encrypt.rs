@@ -4,7 +4,8 @@
 //! needs no KeyId; when one is given it must name the same key. The encryption context is
 //! bound as additional authenticated data: any difference is `InvalidCiphertextException`.
 
-use super::{check_secret_len, require_enabled, Aliases};
+use super::{check_secret_len, require_enabled, Access, Aliases};
+use crate::authz::context_values;
 use crate::cache::KeyEntry;
 use crate::{Caller, KeyId, Kms, KmsError};
 use kagi_crypto::{BlobHeader, CiphertextBlob, SecretBytes};
@@ -89,6 +90,13 @@ pub(crate) fn check_algorithm(field: &str, algorithm: Option<&str>) -> Result<()
     }
 }
 
+/// The `kms:EncryptionAlgorithm` of a request: the parameter, or the default.
+fn algorithm(parameter: &Option<String>) -> String {
+    parameter
+        .clone()
+        .unwrap_or_else(|| SYMMETRIC_DEFAULT.to_string())
+}
+
 impl Kms {
     /// Seals `plaintext` under the key's newest backing version.
     pub(crate) fn seal(
@@ -114,12 +122,14 @@ impl Kms {
 
     /// Finds the key a blob names (in the caller's region), checks it against an optional
     /// `KeyId` parameter and its state, and opens the blob.
+    /// `access` is authorized on the key once it is known.
     fn open(
         &self,
         caller: &Caller,
         ciphertext: &[u8],
         context: &EncryptionContext,
         key_id: Option<&str>,
+        access: Access<'_>,
     ) -> Result<(SecretBytes, Arc<KeyEntry>), KmsError> {
         check_secret_len("ciphertextBlob", ciphertext.len(), 1, MAX_CIPHERTEXT)?;
         let blob = CiphertextBlob::parse(ciphertext).map_err(|_| KmsError::InvalidCiphertext)?;
@@ -132,6 +142,11 @@ impl Kms {
         let entry = self
             .entry(&caller.region, &blob_key)?
             .ok_or(KmsError::InvalidCiphertext)?;
+        let access = match key_id {
+            Some(raw) => access.request_alias(raw),
+            None => access,
+        };
+        self.authorize_key(caller, &entry, access.with_all(context_values(context)))?;
         require_enabled(&entry)?;
         let backing = entry
             .version(blob.header.backing_version)
@@ -149,7 +164,10 @@ impl Kms {
     ) -> Result<EncryptResponse, KmsError> {
         check_secret_len("plaintext", req.plaintext.len(), 1, MAX_PLAINTEXT)?;
         check_algorithm("encryptionAlgorithm", req.algorithm.as_deref())?;
-        let key = self.resolve(caller, &req.key_id, Aliases::Allowed)?;
+        let access = Access::to("kms:Encrypt")
+            .with("kms:EncryptionAlgorithm", vec![algorithm(&req.algorithm)])
+            .with_all(context_values(&req.context));
+        let key = self.resolve_authorized(caller, &req.key_id, Aliases::Allowed, access)?;
         require_enabled(&key)?;
         if req.dry_run {
             return Err(KmsError::DryRun);
@@ -167,8 +185,15 @@ impl Kms {
         req: DecryptRequest,
     ) -> Result<DecryptResponse, KmsError> {
         check_algorithm("encryptionAlgorithm", req.algorithm.as_deref())?;
-        let (plaintext, key) =
-            self.open(caller, &req.ciphertext, &req.context, req.key_id.as_deref())?;
+        let access = Access::to("kms:Decrypt")
+            .with("kms:EncryptionAlgorithm", vec![algorithm(&req.algorithm)]);
+        let (plaintext, key) = self.open(
+            caller,
+            &req.ciphertext,
+            &req.context,
+            req.key_id.as_deref(),
+            access,
+        )?;
         if req.dry_run {
             return Err(KmsError::DryRun);
         }
@@ -189,12 +214,25 @@ impl Kms {
             req.destination_algorithm.as_deref(),
         )?;
         let destination = self.resolve(caller, &req.destination_key_id, Aliases::Allowed)?;
+        let from = Access::to("kms:ReEncryptFrom")
+            .with("kms:EncryptionAlgorithm", vec![algorithm(&req.source_algorithm)]);
         let (plaintext, source) = self.open(
             caller,
             &req.ciphertext,
             &req.source_context,
             req.source_key_id.as_deref(),
+            from,
         )?;
+        let same_key = source.meta.key_id == destination.meta.key_id;
+        let to = Access::to("kms:ReEncryptTo")
+            .with(
+                "kms:EncryptionAlgorithm",
+                vec![algorithm(&req.destination_algorithm)],
+            )
+            .with("kms:ReEncryptOnSameKey", vec![same_key.to_string()])
+            .with_all(context_values(&req.destination_context))
+            .request_alias(&req.destination_key_id);
+        self.authorize_key(caller, &destination, to)?;
         require_enabled(&destination)?;
         if req.dry_run {
             return Err(KmsError::DryRun);

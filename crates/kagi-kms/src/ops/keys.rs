@@ -2,7 +2,8 @@
 //! UpdateKeyDescription, ScheduleKeyDeletion, CancelKeyDeletion.
 
 use super::{
-    check_range, constraint, page_limit, parse_marker, require_not_pending_deletion, Aliases,
+    check_range, constraint, page_limit, parse_marker, require_not_pending_deletion, Access,
+    Aliases,
 };
 use crate::cache::KeyEntry;
 use crate::ids::KeyId;
@@ -12,8 +13,6 @@ use crate::{Caller, Kms, KmsError, Write};
 use kagi_crypto::BackingKey;
 use std::sync::Arc;
 
-/// AWS's limit on a key policy document, in bytes.
-pub const MAX_POLICY_BYTES: usize = 32_768;
 pub const MAX_DESCRIPTION_CHARS: usize = 8_192;
 
 const KEY_SPECS: &[&str] = &[
@@ -175,24 +174,38 @@ impl Kms {
         }
         let description = req.description.unwrap_or_default();
         check_description(&description)?;
-        let policy = match req.policy {
-            Some(p) => {
-                if p.is_empty() || p.len() > MAX_POLICY_BYTES {
-                    return Err(constraint(
-                        "policy",
-                        "<policy document>",
-                        &format!("have length between 1 and {MAX_POLICY_BYTES}"),
-                    ));
-                }
-                p
-            }
-            None => default_key_policy(&self.account),
-        };
         let tags = super::tags::validated_tags(req.tags, &[])?;
+        let bypass = req.bypass_policy_lockout_safety_check;
+        let access = Access::to("kms:CreateKey")
+            .with("kms:KeySpec", vec![spec.to_string()])
+            .with("kms:KeyUsage", vec![usage.to_string()])
+            .with("kms:KeyOrigin", vec![origin.to_string()])
+            .with("kms:MultiRegion", vec!["false".to_string()])
+            .with("kms:BypassPolicyLockoutSafetyCheck", vec![bypass.to_string()])
+            .with_all(super::tags::request_tag_values(&tags));
+        self.authorize_identity(caller, "*", access)?;
 
         let now = self.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
         let region = caller.region.clone();
+        let arn = self.key_arn(&region, &key_id);
+        let (policy, compiled) = match req.policy {
+            Some(p) => {
+                let compiled = self.check_new_key_policy(caller, &p, &arn, bypass)?;
+                (p, compiled)
+            }
+            None => {
+                let p = default_key_policy(&self.account);
+                let compiled = self
+                    .policies
+                    .compile(crate::authz::PolicyKind::Key, &p)
+                    .map_err(|_| crate::InternalError::CorruptKey {
+                        key: key_id.to_string(),
+                        what: "the default key policy does not compile",
+                    })?;
+                (p, compiled)
+            }
+        };
         let material = BackingKey::generate(self.rng.as_ref()).map_err(KmsError::crypto)?;
         let wrapped = self
             .root
@@ -230,7 +243,8 @@ impl Kms {
             },
         ])?;
         let entry = Arc::new(KeyEntry {
-            arn: self.key_arn(&region, &key_id),
+            arn,
+            policy: Some(compiled),
             meta,
             versions: vec![(version, material)],
         });
@@ -239,18 +253,9 @@ impl Kms {
     }
 
     pub fn describe_key(&self, caller: &Caller, key_id: &str) -> Result<DescribedKey, KmsError> {
-        let e = self.resolve(caller, key_id, Aliases::Allowed)?;
+        let access = Access::to("kms:DescribeKey");
+        let e = self.resolve_authorized(caller, key_id, Aliases::Allowed, access)?;
         Ok(DescribedKey::from(e.as_ref()))
-    }
-
-    /// The stored key policy (GetKeyPolicy is access control's; this serves DescribeKey
-    /// callers and tests).
-    pub fn key_policy(&self, caller: &Caller, key_id: &str) -> Result<String, KmsError> {
-        Ok(self
-            .resolve(caller, key_id, Aliases::Refused)?
-            .meta
-            .policy
-            .clone())
     }
 
     pub fn list_keys(
@@ -260,6 +265,7 @@ impl Kms {
         marker: Option<&str>,
     ) -> Result<ListKeysResponse, KmsError> {
         let limit = page_limit(limit, 100, 1000)?;
+        self.authorize_identity(caller, "*", Access::to("kms:ListKeys"))?;
         let after = parse_marker(marker, KeyId::parse)?;
         let mut ids = self
             .store
@@ -283,7 +289,8 @@ impl Kms {
     }
 
     pub fn enable_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
-        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:EnableKey");
+        self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.state = KeyState::Enabled;
             Ok(())
@@ -292,7 +299,8 @@ impl Kms {
     }
 
     pub fn disable_key(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
-        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:DisableKey");
+        self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.state = KeyState::Disabled;
             Ok(())
@@ -307,7 +315,8 @@ impl Kms {
         description: String,
     ) -> Result<(), KmsError> {
         check_description(&description)?;
-        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:UpdateKeyDescription");
+        self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.description = description;
             Ok(())
@@ -325,7 +334,9 @@ impl Kms {
         check_range("pendingWindowInDays", days, 7, 30)?;
         let days = days as u32;
         let now = self.now();
-        let e = self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:ScheduleKeyDeletion")
+            .with("kms:ScheduleKeyDeletionPendingWindowInDays", vec![days.to_string()]);
+        let e = self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.state = KeyState::PendingDeletion;
             meta.deletion_date = Some(now.plus_days(days));
@@ -341,7 +352,8 @@ impl Kms {
 
     /// Returns the key's ARN; the key ends `Disabled`, as in AWS.
     pub fn cancel_key_deletion(&self, caller: &Caller, key_id: &str) -> Result<String, KmsError> {
-        let e = self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:CancelKeyDeletion");
+        let e = self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             if e.meta.state != KeyState::PendingDeletion {
                 return Err(KmsError::NotPendingDeletion { arn: e.arn.clone() });
             }

@@ -7,11 +7,14 @@ pub mod aliases;
 pub mod audit;
 pub mod data_key;
 pub mod encrypt;
+pub mod key_policy;
 pub mod keys;
 pub mod maintenance;
 pub mod rotation;
 pub mod tags;
+pub mod users;
 
+use crate::authz::{AccessRequest, CompiledPolicy, PolicyKind};
 use crate::cache::KeyEntry;
 use crate::ids::{alias_arn, key_arn, AliasName, KeyId, Region};
 use crate::model::{KeyMetadata, KeyState, StoredKey};
@@ -31,6 +34,43 @@ pub(crate) enum KeyRef {
 pub(crate) enum Aliases {
     Allowed,
     Refused,
+}
+
+/// An action to authorize and the operation's own condition keys (see `authz`).
+#[derive(Debug)]
+pub(crate) struct Access<'a> {
+    pub action: &'a str,
+    pub values: Vec<(String, Vec<String>)>,
+}
+
+impl<'a> Access<'a> {
+    pub fn to(action: &'a str) -> Self {
+        Access {
+            action,
+            values: Vec::new(),
+        }
+    }
+    pub fn with(mut self, key: &str, values: Vec<String>) -> Self {
+        self.values.push((key.to_string(), values));
+        self
+    }
+    pub fn with_all(mut self, values: Vec<(String, Vec<String>)>) -> Self {
+        self.values.extend(values);
+        self
+    }
+    /// `kms:RequestAlias` when the `KeyId` parameter names an alias (name or ARN).
+    pub fn request_alias(self, raw: &str) -> Self {
+        let alias = raw
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.splitn(5, ':').nth(4))
+            .unwrap_or(raw);
+        if alias.starts_with("alias/") {
+            let alias = alias.to_string();
+            self.with("kms:RequestAlias", vec![alias])
+        } else {
+            self
+        }
+    }
 }
 
 /// The additional data binding a wrapped backing key to its place.
@@ -181,6 +221,57 @@ impl Kms {
         Ok(found.map(|a| a.target))
     }
 
+    /// Authorizes `access` on `key`: its key policy and the caller's identity policies.
+    pub(crate) fn authorize_key(
+        &self,
+        caller: &Caller,
+        key: &KeyEntry,
+        access: Access<'_>,
+    ) -> Result<(), KmsError> {
+        let request = AccessRequest {
+            principal: &caller.principal,
+            action: access.action,
+            resource: &key.arn,
+            values: access.values,
+        };
+        self.authorize(caller, request, Some(key))
+    }
+
+    /// Authorizes `access` on a resource that is not a key (`*`, an alias ARN): identity
+    /// policies alone decide.
+    pub(crate) fn authorize_identity(
+        &self,
+        caller: &Caller,
+        resource: &str,
+        access: Access<'_>,
+    ) -> Result<(), KmsError> {
+        let request = AccessRequest {
+            principal: &caller.principal,
+            action: access.action,
+            resource,
+            values: access.values,
+        };
+        self.authorize(caller, request, None)
+    }
+
+    /// [`Self::resolve`], then [`Self::authorize_key`] (`kms:RequestAlias` added).
+    pub(crate) fn resolve_authorized(
+        &self,
+        caller: &Caller,
+        raw: &str,
+        aliases: Aliases,
+        access: Access<'_>,
+    ) -> Result<Arc<KeyEntry>, KmsError> {
+        let key = self.resolve(caller, raw, aliases)?;
+        self.authorize_key(caller, &key, access.request_alias(raw))?;
+        Ok(key)
+    }
+
+    /// Compiles a key policy; `None` when the stored document does not compile.
+    pub(crate) fn compile_key_policy(&self, document: &str) -> Option<CompiledPolicy> {
+        self.policies.compile(PolicyKind::Key, document).ok()
+    }
+
     /// Resolves a `KeyId` parameter to the key, loading it into the cache if needed.
     pub(crate) fn resolve(
         &self,
@@ -240,6 +331,7 @@ impl Kms {
         }
         Ok(KeyEntry {
             arn: self.key_arn(&meta.region, &meta.key_id),
+            policy: self.compile_key_policy(&meta.policy),
             meta,
             versions: unwrapped,
         })
@@ -247,11 +339,13 @@ impl Kms {
 
     /// Applies `change` to a key's metadata under the key's lock, durably, and refreshes the
     /// cache. `change` sees the current entry and may refuse with an error.
+    /// `access` is authorized on the current entry first.
     pub(crate) fn mutate_key(
         &self,
         caller: &Caller,
         raw: &str,
         aliases: Aliases,
+        access: Access<'_>,
         change: impl FnOnce(&KeyEntry, &mut KeyMetadata) -> Result<(), KmsError>,
     ) -> Result<Arc<KeyEntry>, KmsError> {
         let id = self.resolve_id(caller, raw, aliases)?;
@@ -262,15 +356,22 @@ impl Kms {
                 self.key_arn(&caller.region, &id)
             ))
         })?;
+        self.authorize_key(caller, &current, access.request_alias(raw))?;
         let mut meta = current.meta.clone();
         change(&current, &mut meta)?;
         if meta == current.meta {
             return Ok(current);
         }
         self.store.apply(vec![Write::PutKey(meta.clone())])?;
+        let policy = if meta.policy == current.meta.policy {
+            current.policy.clone()
+        } else {
+            self.compile_key_policy(&meta.policy)
+        };
         let updated = Arc::new(KeyEntry {
             meta,
             arn: current.arn.clone(),
+            policy,
             versions: current.versions.clone(),
         });
         self.cache.put_key(updated.clone());

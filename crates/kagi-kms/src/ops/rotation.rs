@@ -2,7 +2,9 @@
 //! RotateKeyOnDemand, ListKeyRotations. Rotation adds a backing-key version: new
 //! encryptions use it, every older version keeps decrypting.
 
-use super::{backing_key_context, check_range, page_limit, parse_marker, require_enabled, Aliases};
+use super::{
+    backing_key_context, check_range, page_limit, parse_marker, require_enabled, Access, Aliases,
+};
 use crate::cache::KeyEntry;
 use crate::model::{KeyMetadata, KeyState, RotationType, StoredVersion};
 use crate::{Caller, Kms, KmsError, Timestamp, Write};
@@ -71,6 +73,7 @@ impl Kms {
         versions.push((version, material));
         let updated = Arc::new(KeyEntry {
             arn: current.arn.clone(),
+            policy: current.policy.clone(),
             meta,
             versions,
         });
@@ -88,7 +91,9 @@ impl Kms {
         check_range("rotationPeriodInDays", days, 90, 2560)?;
         let days = days as u32;
         let now = self.now();
-        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:EnableKeyRotation")
+            .with("kms:RotationPeriodInDays", vec![days.to_string()]);
+        self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_enabled(e)?;
             // Re-enabling with the same period keeps the schedule; a new period restarts it.
             if meta.rotation_period_days != Some(days) || meta.next_rotation.is_none() {
@@ -101,7 +106,8 @@ impl Kms {
     }
 
     pub fn disable_key_rotation(&self, caller: &Caller, key_id: &str) -> Result<(), KmsError> {
-        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:DisableKeyRotation");
+        self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_enabled(e)?;
             meta.rotation_period_days = None;
             meta.next_rotation = None;
@@ -115,7 +121,8 @@ impl Kms {
         caller: &Caller,
         key_id: &str,
     ) -> Result<RotationStatus, KmsError> {
-        let e = self.resolve(caller, key_id, Aliases::Refused)?;
+        let access = Access::to("kms:GetKeyRotationStatus");
+        let e = self.resolve_authorized(caller, key_id, Aliases::Refused, access)?;
         // AWS: while a key is pending deletion its rotation status is false; cancelling the
         // deletion restores it, so the schedule stays in the metadata and is only hidden.
         if e.meta.state == KeyState::PendingDeletion {
@@ -138,7 +145,8 @@ impl Kms {
     pub fn rotate_key_on_demand(&self, caller: &Caller, key_id: &str) -> Result<String, KmsError> {
         let id = self.resolve_id(caller, key_id, Aliases::Refused)?;
         let _guard = self.lock(id.as_bytes());
-        let current = self.resolve(caller, key_id, Aliases::Refused)?;
+        let access = Access::to("kms:RotateKeyOnDemand");
+        let current = self.resolve_authorized(caller, key_id, Aliases::Refused, access)?;
         require_enabled(&current)?;
         let on_demand = current
             .versions
@@ -165,7 +173,8 @@ impl Kms {
         marker: Option<&str>,
     ) -> Result<ListRotationsResponse, KmsError> {
         let limit = page_limit(limit, 100, 1000)?;
-        let e = self.resolve(caller, key_id, Aliases::Refused)?;
+        let access = Access::to("kms:ListKeyRotations");
+        let e = self.resolve_authorized(caller, key_id, Aliases::Refused, access)?;
         let all: Vec<RotationEntry> = e
             .versions
             .iter()

@@ -1,7 +1,7 @@
 //! TagResource, UntagResource and ListResourceTags, with AWS's tag rules: keys of 1–128
 //! characters, values of 0–256, at most 50 tags per key, the `aws:` prefix reserved.
 
-use super::{page_limit, parse_marker, require_not_pending_deletion, Aliases};
+use super::{page_limit, parse_marker, require_not_pending_deletion, Access, Aliases};
 use crate::model::Tag;
 use crate::{Caller, Kms, KmsError};
 
@@ -57,6 +57,21 @@ pub(crate) fn validated_tags(new: Vec<Tag>, existing: &[Tag]) -> Result<Vec<Tag>
     Ok(tags)
 }
 
+/// `aws:RequestTag/<key>` for each tag of a request and `aws:TagKeys` (if there are tags).
+pub(crate) fn request_tag_values(tags: &[Tag]) -> Vec<(String, Vec<String>)> {
+    let mut values: Vec<(String, Vec<String>)> = tags
+        .iter()
+        .map(|t| (format!("aws:RequestTag/{}", t.key), vec![t.value.clone()]))
+        .collect();
+    if !tags.is_empty() {
+        values.push((
+            "aws:TagKeys".to_string(),
+            tags.iter().map(|t| t.key.clone()).collect(),
+        ));
+    }
+    values
+}
+
 impl Kms {
     pub fn tag_resource(
         &self,
@@ -64,7 +79,8 @@ impl Kms {
         key_id: &str,
         tags: Vec<Tag>,
     ) -> Result<(), KmsError> {
-        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:TagResource").with_all(request_tag_values(&tags));
+        self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.tags = validated_tags(tags, &meta.tags)?;
             Ok(())
@@ -78,7 +94,8 @@ impl Kms {
         key_id: &str,
         keys: Vec<String>,
     ) -> Result<(), KmsError> {
-        self.mutate_key(caller, key_id, Aliases::Refused, |e, meta| {
+        let access = Access::to("kms:UntagResource").with("aws:TagKeys", keys.clone());
+        self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.tags.retain(|t| !keys.contains(&t.key));
             Ok(())
@@ -94,7 +111,8 @@ impl Kms {
         marker: Option<&str>,
     ) -> Result<ListTagsResponse, KmsError> {
         let limit = page_limit(limit, 50, 50)?;
-        let key = self.resolve(caller, key_id, Aliases::Refused)?;
+        let access = Access::to("kms:ListResourceTags");
+        let key = self.resolve_authorized(caller, key_id, Aliases::Refused, access)?;
         let all = &key.meta.tags;
         // A marker is an offset this operation handed out; one past the end is not one.
         let ours = |m: &str| m.parse::<usize>().ok().filter(|&s| s <= all.len());

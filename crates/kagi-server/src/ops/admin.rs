@@ -1,5 +1,6 @@
 //! Kagi's own administration API (`X-Amz-Target: KagiAdmin.*`, SigV4 service `kagi`),
-//! used by `kagi admin`: create, list, disable/enable and delete access keys. Only
+//! used by `kagi admin`: create, list, disable/enable and delete access keys; put, list
+//! and delete the inline identity policies of users. Only
 //! principals whose access key is marked admin may call it.
 
 use super::{empty, required, to_body};
@@ -104,5 +105,61 @@ pub fn delete_access_key(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<
     require_admin(caller, "DeleteAccessKey")?;
     let input: DeleteAccessKeyInput = parse(body)?;
     kms.delete_access_key(required(&input.access_key_id, "accessKeyId")?)?;
+    empty()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserPolicyInput {
+    user_name: Option<String>,
+    policy_name: Option<String>,
+    policy_document: Option<String>,
+}
+
+pub fn put_user_policy(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "PutUserPolicy")?;
+    let input: UserPolicyInput = parse(body)?;
+    kms.put_user_policy(
+        required(&input.user_name, "userName")?,
+        required(&input.policy_name, "policyName")?,
+        required(&input.policy_document, "policyDocument")?,
+    )?;
+    empty()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserPolicyDto {
+    user_name: String,
+    policy_name: String,
+    policy_document: String,
+    update_date: f64,
+}
+
+/// The user's inline policies with their documents (IAM's ListUserPolicies and
+/// GetUserPolicy in one).
+pub fn list_user_policies(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "ListUserPolicies")?;
+    let input: UserPolicyInput = parse(body)?;
+    let policies: Vec<UserPolicyDto> = kms
+        .user_policies(required(&input.user_name, "userName")?)?
+        .into_iter()
+        .map(|p| UserPolicyDto {
+            user_name: p.user_name,
+            policy_name: p.policy_name,
+            policy_document: p.document,
+            update_date: timestamp(p.updated_at),
+        })
+        .collect();
+    to_body(&serde_json::json!({ "Policies": policies }))
+}
+
+pub fn delete_user_policy(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "DeleteUserPolicy")?;
+    let input: UserPolicyInput = parse(body)?;
+    kms.delete_user_policy(
+        required(&input.user_name, "userName")?,
+        required(&input.policy_name, "policyName")?,
+    )?;
     empty()
 }

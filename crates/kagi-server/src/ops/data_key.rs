@@ -67,9 +67,13 @@ struct GenerateRandomOutput {
     plaintext: String,
 }
 
-pub fn generate_random(kms: &Kms, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn generate_random(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let input: GenerateRandomInput = parse(body)?;
-    let bytes = kms.generate_random(input.number_of_bytes, input.custom_key_store_id.as_deref())?;
+    let bytes = kms.generate_random(
+        caller,
+        input.number_of_bytes,
+        input.custom_key_store_id.as_deref(),
+    )?;
     to_body(&GenerateRandomOutput {
         plaintext: encode(bytes.expose()),
     })

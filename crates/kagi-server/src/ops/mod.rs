@@ -7,6 +7,7 @@ pub mod aliases;
 pub mod audit;
 pub mod data_key;
 pub mod encrypt;
+pub mod key_policy;
 pub mod keys;
 pub mod rotation;
 pub mod tags;
@@ -52,7 +53,7 @@ pub fn dispatch(
         ReEncrypt => encrypt::re_encrypt(kms, caller, body),
         GenerateDataKey => data_key::generate_data_key(kms, caller, body, true),
         GenerateDataKeyWithoutPlaintext => data_key::generate_data_key(kms, caller, body, false),
-        GenerateRandom => data_key::generate_random(kms, body),
+        GenerateRandom => data_key::generate_random(kms, caller, body),
         CreateAlias => aliases::create_alias(kms, caller, body),
         UpdateAlias => aliases::update_alias(kms, caller, body),
         DeleteAlias => aliases::delete_alias(kms, caller, body),
@@ -69,6 +70,12 @@ pub fn dispatch(
         AdminListAccessKeys => admin::list_access_keys(kms, caller, body),
         AdminUpdateAccessKey => admin::update_access_key(kms, caller, body),
         AdminDeleteAccessKey => admin::delete_access_key(kms, caller, body),
+        AdminPutUserPolicy => admin::put_user_policy(kms, caller, body),
+        AdminListUserPolicies => admin::list_user_policies(kms, caller, body),
+        AdminDeleteUserPolicy => admin::delete_user_policy(kms, caller, body),
+        GetKeyPolicy => key_policy::get_key_policy(kms, caller, body),
+        PutKeyPolicy => key_policy::put_key_policy(kms, caller, body),
+        ListKeyPolicies => key_policy::list_key_policies(kms, caller, body),
         GetKeyLastUsage => audit::get_key_last_usage(kms, trail, caller, body),
         LookupEvents => audit::lookup_events(trail, caller, body),
         AuditGetCheckpoint => audit::get_checkpoint(trail, caller, body),

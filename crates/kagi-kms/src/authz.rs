@@ -1,0 +1,348 @@
+//! Authorization: may this caller perform this action on this resource?
+//!
+//! AWS KMS's model, decided here from the decisions of the individual policies:
+//! - an explicit deny in the key policy or in any of the caller's identity policies wins;
+//! - otherwise the key policy must allow the caller: either by naming the principal itself
+//!   (then nothing else is needed), or by naming the caller's account (the default key
+//!   policy's "Enable IAM User Permissions" statement), in which case an identity policy
+//!   of the caller must allow the action too;
+//! - operations on no key (CreateKey, ListKeys, ListAliases, GenerateRandom) and the alias
+//!   side of alias operations are decided by identity policies alone.
+//!
+//! Parsing and evaluating policy documents is the [`PolicyEngine`]'s (the `kagi-policy`
+//! crate implements it): this crate knows no JSON. A policy is compiled once (when a key is
+//! loaded, when a user's policies are loaded) and evaluated per request.
+//!
+//! Administrators (`Principal::admin`) hold the equivalent of AWS's `AdministratorAccess`
+//! identity policy (every action on every resource); key policies still apply to them, as
+//! they do to an AWS administrator.
+
+use crate::cache::KeyEntry;
+use crate::{Caller, Kms, KmsError, Principal};
+use std::any::Any;
+use std::sync::Arc;
+
+/// Which grammar a document follows: key policies must name principals, identity policies
+/// must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    Key,
+    Identity,
+}
+
+/// A policy document compiled by a [`PolicyEngine`]; opaque to the domain.
+#[derive(Clone)]
+pub struct CompiledPolicy(Arc<dyn Any + Send + Sync>);
+
+impl CompiledPolicy {
+    pub fn new(policy: impl Any + Send + Sync) -> Self {
+        CompiledPolicy(Arc::new(policy))
+    }
+
+    /// The engine's own representation, if it is of type `T`.
+    pub fn downcast<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompiledPolicy")
+    }
+}
+
+/// What one policy says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A statement that applies denies.
+    Deny,
+    /// An allowing statement names the principal itself (or `*`), or has no `Principal`
+    /// (identity policies).
+    Allow,
+    /// An allowing statement names the caller's account (`arn:aws:iam::<account>:root` or
+    /// the bare account id): the account delegates to its identity policies.
+    AllowAccount,
+    /// No statement applies.
+    NotApplicable,
+}
+
+/// One request as policies see it.
+#[derive(Debug)]
+pub struct AccessRequest<'a> {
+    pub principal: &'a Principal,
+    /// e.g. `kms:Decrypt`.
+    pub action: &'a str,
+    /// A key ARN, an alias ARN, or `*`.
+    pub resource: &'a str,
+    /// Condition keys as AWS spells them (`kms:EncryptionContext:Department`,
+    /// `aws:SourceIp` ...), each with its values.
+    pub values: Vec<(String, Vec<String>)>,
+}
+
+impl AccessRequest<'_> {
+    pub fn value(&mut self, key: &str, value: impl Into<String>) {
+        self.values.push((key.to_string(), vec![value.into()]));
+    }
+}
+
+/// The two decisions authorization combines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The key policy's; `NotApplicable` when the request has no key.
+    pub key: Decision,
+    /// All identity policies together: `Deny` if any denies, else `Allow` if any allows.
+    pub identity: Decision,
+}
+
+/// Parses and evaluates policy documents (implemented by `kagi-policy`).
+pub trait PolicyEngine: Send + Sync {
+    /// Checks `document` and compiles it; the error is the message of a
+    /// `MalformedPolicyDocumentException`.
+    fn compile(&self, kind: PolicyKind, document: &str) -> Result<CompiledPolicy, String>;
+
+    /// Evaluates the key policy (if any) and the identity policies for `request`.
+    fn evaluate(
+        &self,
+        request: &AccessRequest<'_>,
+        key_policy: Option<&CompiledPolicy>,
+        identity: &[CompiledPolicy],
+    ) -> Evaluation;
+}
+
+/// Why a request was refused, for AWS's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// Nothing allowed it and there is a key: "no resource-based policy allows".
+    NoResourceAllow,
+    /// No key involved and no identity policy allows it.
+    NoIdentityAllow,
+    ExplicitDenyInResource,
+    ExplicitDenyInIdentity,
+}
+
+/// Combines the decisions by AWS KMS's rules (see the module documentation).
+pub fn decide(e: Evaluation, has_key: bool) -> Result<(), Denial> {
+    if e.key == Decision::Deny {
+        return Err(Denial::ExplicitDenyInResource);
+    }
+    if e.identity == Decision::Deny {
+        return Err(Denial::ExplicitDenyInIdentity);
+    }
+    if !has_key {
+        return match e.identity {
+            Decision::Allow | Decision::AllowAccount => Ok(()),
+            _ => Err(Denial::NoIdentityAllow),
+        };
+    }
+    match e.key {
+        Decision::Allow => Ok(()),
+        Decision::AllowAccount
+            if matches!(e.identity, Decision::Allow | Decision::AllowAccount) =>
+        {
+            Ok(())
+        }
+        _ => Err(Denial::NoResourceAllow),
+    }
+}
+
+/// AWS's `AccessDeniedException` message for a refused request.
+pub fn denial_message(principal: &str, action: &str, resource: &str, why: Denial) -> String {
+    let reason = match why {
+        Denial::NoResourceAllow => {
+            format!("because no resource-based policy allows the {action} action")
+        }
+        Denial::NoIdentityAllow => {
+            format!("because no identity-based policy allows the {action} action")
+        }
+        Denial::ExplicitDenyInResource => {
+            "with an explicit deny in a resource-based policy".to_string()
+        }
+        Denial::ExplicitDenyInIdentity => {
+            "with an explicit deny in an identity-based policy".to_string()
+        }
+    };
+    format!("User: {principal} is not authorized to perform: {action} on resource: {resource} {reason}")
+}
+
+impl Kms {
+    /// The identity policies of the caller: none for administrators (their access is
+    /// implicit), the user's inline policies otherwise (cached, compiled).
+    pub(crate) fn identity_policies(
+        &self,
+        principal: &Principal,
+    ) -> Result<Arc<[CompiledPolicy]>, KmsError> {
+        if let Some(p) = self.cache.user_policies(&principal.user_name) {
+            return Ok(p);
+        }
+        let generation = self.cache.generation();
+        let mut compiled = Vec::new();
+        for record in self.store.user_policies(&principal.user_name)? {
+            // Documents were checked when they were put; one that no longer compiles (a
+            // stricter engine) allows nothing rather than failing every call of the user.
+            match self.policies.compile(PolicyKind::Identity, &record.document) {
+                Ok(p) => compiled.push(p),
+                Err(_) => continue,
+            }
+        }
+        let compiled: Arc<[CompiledPolicy]> = compiled.into();
+        self.cache.insert_loaded_user_policies(
+            generation,
+            principal.user_name.clone(),
+            compiled.clone(),
+        );
+        Ok(compiled)
+    }
+
+    /// Decides `request` against `key_policy` (the key's, if the request has a key) and the
+    /// caller's identity policies; `AccessDeniedException` if refused.
+    pub(crate) fn authorize(
+        &self,
+        caller: &Caller,
+        mut request: AccessRequest<'_>,
+        key: Option<&KeyEntry>,
+    ) -> Result<(), KmsError> {
+        self.add_global_values(caller, &mut request);
+        if let Some(key) = key {
+            add_key_values(key, &mut request);
+        }
+        let key_policy = key.and_then(|k| k.policy.as_ref());
+        let evaluation = self.evaluate(caller, &request, key_policy)?;
+        decide(evaluation, key.is_some()).map_err(|why| KmsError::AccessDenied {
+            message: denial_message(
+                &caller.principal.arn,
+                request.action,
+                request.resource,
+                why,
+            ),
+        })
+    }
+
+    /// Evaluates `key_policy` and the caller's identity policies (an administrator's are
+    /// "allow everything") for `request`.
+    pub(crate) fn evaluate(
+        &self,
+        caller: &Caller,
+        request: &AccessRequest<'_>,
+        key_policy: Option<&CompiledPolicy>,
+    ) -> Result<Evaluation, KmsError> {
+        let identity = if caller.principal.admin {
+            Arc::from(Vec::new())
+        } else {
+            self.identity_policies(&caller.principal)?
+        };
+        let mut evaluation = self.policies.evaluate(request, key_policy, &identity);
+        if caller.principal.admin && evaluation.identity != Decision::Deny {
+            evaluation.identity = Decision::Allow;
+        }
+        Ok(evaluation)
+    }
+
+    /// The request-independent condition keys: who calls, from where, when.
+    pub(crate) fn add_global_values(&self, caller: &Caller, request: &mut AccessRequest<'_>) {
+        let now = self.now();
+        request.value("kms:CallerAccount", caller.principal.account.as_str());
+        // Epoch seconds: the engine's Date operators accept them as well as ISO 8601.
+        let seconds = now.millis().div_euclid(1000).to_string();
+        request.value("aws:CurrentTime", seconds.clone());
+        request.value("aws:EpochTime", seconds);
+        request.value(
+            "aws:SecureTransport",
+            if caller.secure_transport {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        if let Some(ip) = &caller.source_ip {
+            request.value("aws:SourceIp", ip.as_str());
+        }
+    }
+}
+
+/// The condition keys every request on a key carries.
+fn add_key_values(key: &KeyEntry, request: &mut AccessRequest<'_>) {
+    // Kagi's keys are all symmetric AWS_KMS keys (CreateKey refuses the rest).
+    request.value("kms:KeySpec", "SYMMETRIC_DEFAULT");
+    request.value("kms:KeyUsage", "ENCRYPT_DECRYPT");
+    request.value("kms:KeyOrigin", "AWS_KMS");
+    request.value("kms:MultiRegion", "false");
+    for tag in &key.meta.tags {
+        request.value(&format!("aws:ResourceTag/{}", tag.key), tag.value.as_str());
+    }
+}
+
+/// The condition keys of an encryption context: `kms:EncryptionContext:<key>` for each
+/// pair and `kms:EncryptionContextKeys` (absent when the context is empty, as in AWS).
+pub(crate) fn context_values(
+    context: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, Vec<String>)> {
+    let mut values: Vec<(String, Vec<String>)> = context
+        .iter()
+        .map(|(k, v)| (format!("kms:EncryptionContext:{k}"), vec![v.clone()]))
+        .collect();
+    if !context.is_empty() {
+        values.push((
+            "kms:EncryptionContextKeys".to_string(),
+            context.keys().cloned().collect(),
+        ));
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Decision::*;
+
+    fn eval(key: Decision, identity: Decision) -> Evaluation {
+        Evaluation { key, identity }
+    }
+
+    #[test]
+    fn an_explicit_deny_anywhere_wins() {
+        for other in [Allow, AllowAccount, NotApplicable, Deny] {
+            assert!(decide(eval(Deny, other), true).is_err());
+            assert!(decide(eval(other, Deny), true).is_err());
+            assert!(decide(eval(other, Deny), false).is_err());
+        }
+    }
+
+    #[test]
+    fn the_key_policy_must_allow_and_may_delegate_to_identity_policies() {
+        assert_eq!(decide(eval(Allow, NotApplicable), true), Ok(()));
+        assert_eq!(decide(eval(AllowAccount, Allow), true), Ok(()));
+        assert_eq!(
+            decide(eval(AllowAccount, NotApplicable), true),
+            Err(Denial::NoResourceAllow)
+        );
+        // An identity policy alone never opens a key.
+        assert_eq!(
+            decide(eval(NotApplicable, Allow), true),
+            Err(Denial::NoResourceAllow)
+        );
+    }
+
+    #[test]
+    fn requests_without_a_key_need_an_identity_policy() {
+        assert_eq!(decide(eval(NotApplicable, Allow), false), Ok(()));
+        assert_eq!(
+            decide(eval(NotApplicable, NotApplicable), false),
+            Err(Denial::NoIdentityAllow)
+        );
+    }
+
+    #[test]
+    fn messages_follow_aws() {
+        assert_eq!(
+            denial_message(
+                "arn:aws:iam::111122223333:user/alice",
+                "kms:Decrypt",
+                "arn:aws:kms:us-east-1:111122223333:key/k",
+                Denial::NoResourceAllow
+            ),
+            "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:Decrypt \
+             on resource: arn:aws:kms:us-east-1:111122223333:key/k because no resource-based policy \
+             allows the kms:Decrypt action"
+        );
+    }
+}
