@@ -164,9 +164,17 @@ def kagi_admin(kagi_bin: str, server: KagiServer, *args: str) -> subprocess.Comp
                     "--data-dir", str(server.data_dir), *args)
 
 
+FULL_KMS_ACCESS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+
+
 def create_user(kagi_bin: str, server: KagiServer, user: str) -> Credentials:
-    """A new (non-admin) access key for `user`, made with `kagi admin`."""
+    """A new (non-admin) access key for `user`, made with `kagi admin`, and an identity
+    policy allowing every KMS action (keys keep the default key policy, which delegates to
+    identity policies)."""
     key = json.loads(kagi_admin(kagi_bin, server, "create-access-key", "--user", user).stdout)
+    kagi_admin(kagi_bin, server, "put-user-policy", "--user", user,
+               "--policy-name", "full-kms-access", "--policy-document", FULL_KMS_ACCESS)
     return Credentials(key["AccessKey"]["AccessKeyId"], key["AccessKey"]["SecretAccessKey"])
 
 

@@ -32,13 +32,23 @@ def kagi_admin(kagi_bin: str, server, *args: str, check: bool = True) -> subproc
     return result
 
 
-def test_access_key_lifecycle(kagi_bin, server):
+def test_access_key_lifecycle(kagi_bin, server, tmp_path):
     created = json.loads(kagi_admin(kagi_bin, server, "create-access-key", "--user", "alice").stdout)
     key = created["AccessKey"]
     assert key["UserName"] == "alice" and key["Status"] == "Active" and key["Admin"] is False
     alice = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
     kms = kms_client(server.endpoint, REGION, alice)
+    # Authenticated at once, allowed nothing until an identity policy says so.
+    with aws_error("AccessDeniedException"):
+        kms.list_keys()
+    policy = tmp_path / "list-keys.json"
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]}))
+    kagi_admin(kagi_bin, server, "put-user-policy", "--user", "alice",
+               "--policy-name", "list-keys", "--policy-document", f"file://{policy}")
     kms.list_keys()
+    shown = json.loads(kagi_admin(kagi_bin, server, "list-user-policies", "--user", "alice").stdout)
+    assert [p["PolicyName"] for p in shown["Policies"]] == ["list-keys"]
 
     listed = kagi_admin(kagi_bin, server, "list-access-keys").stdout
     assert key["AccessKeyId"] in listed

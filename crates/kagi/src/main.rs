@@ -110,6 +110,38 @@ enum AdminAction {
     EnableAccessKey { access_key_id: String },
     /// Delete an access key for good.
     DeleteAccessKey { access_key_id: String },
+    /// Create or replace an inline identity policy of a user (IAM's PutUserPolicy). Users
+    /// that are not administrators may do only what their policies and the key policies
+    /// allow.
+    PutUserPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        policy_name: String,
+        /// The policy JSON, or `file://<path>` to read it from a file.
+        #[arg(long)]
+        policy_document: String,
+    },
+    /// Show a user's inline identity policies.
+    ListUserPolicies {
+        #[arg(long)]
+        user: String,
+    },
+    /// Delete an inline identity policy of a user.
+    DeleteUserPolicy {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        policy_name: String,
+    },
+}
+
+/// A document argument: inline JSON, or `file://<path>` as the AWS CLI reads it.
+fn document_argument(arg: &str) -> Result<String> {
+    match arg.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
+        None => Ok(arg.to_string()),
+    }
 }
 
 fn main() -> Result<()> {
@@ -244,6 +276,26 @@ async fn admin(args: AdminArgs) -> Result<()> {
         AdminAction::DeleteAccessKey { access_key_id } => (
             "DeleteAccessKey",
             serde_json::json!({"AccessKeyId": access_key_id}),
+        ),
+        AdminAction::PutUserPolicy {
+            user,
+            policy_name,
+            policy_document,
+        } => (
+            "PutUserPolicy",
+            serde_json::json!({
+                "UserName": user,
+                "PolicyName": policy_name,
+                "PolicyDocument": document_argument(policy_document)?,
+            }),
+        ),
+        AdminAction::ListUserPolicies { user } => (
+            "ListUserPolicies",
+            serde_json::json!({"UserName": user}),
+        ),
+        AdminAction::DeleteUserPolicy { user, policy_name } => (
+            "DeleteUserPolicy",
+            serde_json::json!({"UserName": user, "PolicyName": policy_name}),
         ),
     };
     let answer = client.call(op, body).await?;
