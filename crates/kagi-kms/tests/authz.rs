@@ -1,0 +1,432 @@
+//! Authorization at the domain boundary: the real policy engine (`kagi-policy`) behind the
+//! domain's combination of key policy and identity policies, over a `MemoryStore`.
+//! Outcomes are AWS KMS's (key policies: "Default key policy", "Key policies"; the
+//! AccessDeniedException message forms of the KMS Developer Guide).
+
+use kagi_crypto::{DeterministicRng, RootKey, SecretBytes};
+use kagi_kms::authz::{decide, Decision, Evaluation};
+use kagi_kms::ops::encrypt::{DecryptRequest, EncryptRequest, EncryptionContext};
+use kagi_kms::ops::key_policy::PutKeyPolicyRequest;
+use kagi_kms::ops::keys::CreateKeyRequest;
+use kagi_kms::{
+    AccountId, Caller, Kms, KmsError, ManualClock, MemoryStore, Principal, Region, Tag, Timestamp,
+};
+use std::sync::Arc;
+
+const ACCOUNT: &str = "111122223333";
+const ACCESS_DENIED: &str = "AccessDeniedException";
+const MALFORMED: &str = "MalformedPolicyDocumentException";
+
+fn caller(user: &str, admin: bool) -> Caller {
+    Caller {
+        region: Region::parse("us-east-1").unwrap(),
+        principal: Principal {
+            account: AccountId::parse(ACCOUNT).unwrap(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/{user}"),
+            user_name: user.into(),
+            access_key_id: format!("KAGI{}", user.to_uppercase()),
+            admin,
+        },
+        source_ip: Some("10.1.2.3".into()),
+        secure_transport: false,
+    }
+}
+
+struct World {
+    kms: Kms,
+    admin: Caller,
+    alice: Caller,
+}
+
+impl World {
+    fn new() -> Self {
+        let kms = Kms::new(
+            AccountId::parse(ACCOUNT).unwrap(),
+            RootKey::from_secret(&SecretBytes::new(vec![7; 32])).unwrap(),
+            Arc::new(MemoryStore::new()),
+            Arc::new(ManualClock::new(Timestamp(1_700_000_000_000))),
+            Arc::new(DeterministicRng::dangerous_for_tests_only(3)),
+            Arc::new(kagi_policy::PolicyEngine),
+        );
+        World {
+            kms,
+            admin: caller("root-admin", true),
+            alice: caller("alice", false),
+        }
+    }
+
+    /// A key with `policy` (the default key policy when `None`), created by the admin.
+    fn key(&self, policy: Option<String>) -> String {
+        let req = CreateKeyRequest {
+            policy,
+            bypass_policy_lockout_safety_check: true,
+            ..CreateKeyRequest::default()
+        };
+        let key = self.kms.create_key(&self.admin, req).unwrap();
+        key.meta.key_id.to_string()
+    }
+
+    fn arn(&self, key: &str) -> String {
+        format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{key}")
+    }
+
+    fn allow_alice(&self, name: &str, statements: &str) {
+        let doc = format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);
+        self.kms.put_user_policy("alice", name, &doc).unwrap();
+    }
+
+    fn encrypt(
+        &self,
+        c: &Caller,
+        key: &str,
+        context: &[(&str, &str)],
+    ) -> Result<Vec<u8>, KmsError> {
+        self.kms
+            .encrypt(
+                c,
+                EncryptRequest {
+                    key_id: key.into(),
+                    plaintext: SecretBytes::from_slice(b"secret"),
+                    context: ctx(context),
+                    algorithm: None,
+                    dry_run: false,
+                },
+            )
+            .map(|r| r.ciphertext)
+    }
+
+    fn decrypt(&self, c: &Caller, blob: &[u8], context: &[(&str, &str)]) -> Result<(), KmsError> {
+        self.kms
+            .decrypt(
+                c,
+                DecryptRequest {
+                    ciphertext: blob.to_vec(),
+                    context: ctx(context),
+                    key_id: None,
+                    algorithm: None,
+                    dry_run: false,
+                },
+            )
+            .map(drop)
+    }
+}
+
+fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn code<T>(r: Result<T, KmsError>) -> &'static str {
+    match r {
+        Ok(_) => "OK",
+        Err(e) => e.aws_code(),
+    }
+}
+
+fn message<T: std::fmt::Debug>(r: Result<T, KmsError>) -> String {
+    r.unwrap_err().to_string()
+}
+
+fn key_policy(statements: &str) -> String {
+    format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
+}
+
+const ADMIN_STATEMENT: &str = r#"{"Sid":"admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/root-admin"},"Action":"kms:*","Resource":"*"}"#;
+
+#[test]
+fn the_default_key_policy_delegates_to_identity_policies() {
+    let w = World::new();
+    let key = w.key(None);
+    let denied = w.encrypt(&w.alice, &key, &[]);
+    assert_eq!(
+        message(denied),
+        format!(
+            "User: arn:aws:iam::{ACCOUNT}:user/alice is not authorized to perform: kms:Encrypt \
+             on resource: {} because no resource-based policy allows the kms:Encrypt action",
+            w.arn(&key)
+        )
+    );
+    w.allow_alice(
+        "enc",
+        &format!(
+            r#"{{"Effect":"Allow","Action":"kms:Encrypt","Resource":"{}"}}"#,
+            w.arn(&key)
+        ),
+    );
+    let blob = w.encrypt(&w.alice, &key, &[]).unwrap();
+    // Encrypt only: Decrypt is another action.
+    assert_eq!(code(w.decrypt(&w.alice, &blob, &[])), ACCESS_DENIED);
+    // And only that key.
+    let other = w.key(None);
+    assert_eq!(code(w.encrypt(&w.alice, &other, &[])), ACCESS_DENIED);
+    // Operations on no key need an identity policy that allows them.
+    let list = w.kms.list_keys(&w.alice, None, None);
+    assert!(
+        message(list).ends_with("because no identity-based policy allows the kms:ListKeys action")
+    );
+}
+
+#[test]
+fn a_key_policy_naming_the_user_needs_no_identity_policy() {
+    let w = World::new();
+    let key = w.key(Some(key_policy(&format!(
+        r#"{ADMIN_STATEMENT},{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}"#,
+        w.alice.principal.arn
+    ))));
+    let blob = w.encrypt(&w.alice, &key, &[]).unwrap();
+    w.decrypt(&w.alice, &blob, &[]).unwrap();
+    assert_eq!(code(w.kms.describe_key(&w.alice, &key)), ACCESS_DENIED);
+}
+
+#[test]
+fn without_the_account_statement_identity_policies_do_not_reach_the_key() {
+    let w = World::new();
+    let key = w.key(Some(key_policy(ADMIN_STATEMENT)));
+    w.allow_alice(
+        "all",
+        r#"{"Effect":"Allow","Action":"kms:*","Resource":"*"}"#,
+    );
+    assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
+    // The administrator's implicit identity access does not reach it either unless named.
+    let other_admin = caller("other-admin", true);
+    assert_eq!(code(w.kms.describe_key(&other_admin, &key)), ACCESS_DENIED);
+    w.kms.describe_key(&w.admin, &key).unwrap();
+}
+
+#[test]
+fn an_explicit_deny_wins_over_every_allow() {
+    let w = World::new();
+    let key = w.key(Some(key_policy(&format!(
+        r#"{ADMIN_STATEMENT},{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}},
+           {{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}}"#
+    ))));
+    let blob = w.encrypt(&w.admin, &key, &[]).unwrap();
+    let denied = w.decrypt(&w.admin, &blob, &[]);
+    assert!(message(denied).ends_with("with an explicit deny in a resource-based policy"));
+
+    w.allow_alice(
+        "all",
+        r#"{"Effect":"Allow","Action":"kms:*","Resource":"*"}"#,
+    );
+    w.allow_alice(
+        "no-encrypt",
+        r#"{"Effect":"Deny","Action":"kms:Encrypt","Resource":"*"}"#,
+    );
+    let denied = w.encrypt(&w.alice, &key, &[]);
+    assert!(message(denied).ends_with("with an explicit deny in an identity-based policy"));
+    // Removing the deny restores access at once (the cached policies are dropped).
+    w.kms.delete_user_policy("alice", "no-encrypt").unwrap();
+    w.encrypt(&w.alice, &key, &[]).unwrap();
+}
+
+#[test]
+fn encryption_context_conditions_admit_one_context_and_refuse_another() {
+    let w = World::new();
+    let key = w.key(None);
+    w.allow_alice(
+        "ctx",
+        r#"{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*",
+            "Condition":{"StringEquals":{"kms:EncryptionContext:purpose":"backup"}}}"#,
+    );
+    let blob = w.encrypt(&w.alice, &key, &[("purpose", "backup")]).unwrap();
+    w.decrypt(&w.alice, &blob, &[("purpose", "backup")])
+        .unwrap();
+    assert_eq!(
+        code(w.encrypt(&w.alice, &key, &[("purpose", "other")])),
+        ACCESS_DENIED
+    );
+    assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
+    // Context keys are case-sensitive, as in AWS.
+    assert_eq!(
+        code(w.encrypt(&w.alice, &key, &[("Purpose", "backup")])),
+        ACCESS_DENIED
+    );
+}
+
+#[test]
+fn request_alias_and_resource_tag_conditions() {
+    let w = World::new();
+    let tagged = w
+        .kms
+        .create_key(
+            &w.admin,
+            CreateKeyRequest {
+                tags: vec![Tag {
+                    key: "team".into(),
+                    value: "payments".into(),
+                }],
+                ..CreateKeyRequest::default()
+            },
+        )
+        .unwrap()
+        .meta
+        .key_id
+        .to_string();
+    w.kms
+        .create_alias(&w.admin, "alias/payments", &tagged)
+        .unwrap();
+    w.allow_alice(
+        "by-alias",
+        r#"{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"StringEquals":{"kms:RequestAlias":"alias/payments"}}}"#,
+    );
+    w.encrypt(&w.alice, "alias/payments", &[]).unwrap();
+    assert_eq!(code(w.encrypt(&w.alice, &tagged, &[])), ACCESS_DENIED);
+    w.allow_alice(
+        "by-tag",
+        r#"{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*",
+            "Condition":{"StringEquals":{"aws:ResourceTag/team":"payments"}}}"#,
+    );
+    w.kms.describe_key(&w.alice, &tagged).unwrap();
+    let untagged = w.key(None);
+    assert_eq!(code(w.kms.describe_key(&w.alice, &untagged)), ACCESS_DENIED);
+}
+
+#[test]
+fn put_key_policy_checks_grammar_and_lockout() {
+    let w = World::new();
+    let key = w.key(None);
+    let put = |policy: &str, bypass: bool| {
+        w.kms.put_key_policy(
+            &w.admin,
+            PutKeyPolicyRequest {
+                key_id: key.clone(),
+                policy_name: None,
+                policy: policy.into(),
+                bypass_policy_lockout_safety_check: bypass,
+            },
+        )
+    };
+    assert_eq!(code(put("{not json", false)), MALFORMED);
+    assert_eq!(code(put(r#"{"Statement":[]}"#, false)), MALFORMED);
+    let alice_only = key_policy(&format!(
+        r#"{{"Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"kms:*","Resource":"*"}}"#,
+        w.alice.principal.arn
+    ));
+    assert_eq!(
+        message(put(&alice_only, false)),
+        "The new key policy will not allow you to update the key policy in the future."
+    );
+    // Unchanged after the refusals.
+    assert!(w
+        .kms
+        .get_key_policy(&w.admin, &key, None)
+        .unwrap()
+        .contains(":root"));
+    put(&alice_only, true).unwrap();
+    assert_eq!(
+        code(w.kms.get_key_policy(&w.admin, &key, None)),
+        ACCESS_DENIED
+    );
+    assert_eq!(
+        w.kms
+            .get_key_policy(&w.alice, &key, Some("default"))
+            .unwrap(),
+        alice_only
+    );
+    assert_eq!(
+        w.kms.list_key_policies(&w.alice, &key).unwrap(),
+        ["default"]
+    );
+    assert_eq!(
+        code(w.kms.get_key_policy(&w.alice, &key, Some("other"))),
+        "NotFoundException"
+    );
+}
+
+#[test]
+fn malformed_identity_policies_are_refused() {
+    let w = World::new();
+    let with_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}"#;
+    assert_eq!(
+        code(w.kms.put_user_policy("alice", "p", with_principal)),
+        MALFORMED
+    );
+    assert_eq!(code(w.kms.put_user_policy("alice", "p", "[]")), MALFORMED);
+    assert_eq!(
+        code(w.kms.put_user_policy("alice", "bad name!", "{}")),
+        "ValidationException"
+    );
+    assert_eq!(
+        code(w.kms.delete_user_policy("alice", "nope")),
+        "NotFoundException"
+    );
+}
+
+const DECISIONS: [Decision; 4] = [
+    Decision::Deny,
+    Decision::Allow,
+    Decision::AllowAccount,
+    Decision::NotApplicable,
+];
+const NOT_DENY: [Decision; 3] = [
+    Decision::Allow,
+    Decision::AllowAccount,
+    Decision::NotApplicable,
+];
+
+/// How permissive a decision that is not a deny is.
+fn rank(d: Decision) -> u8 {
+    match d {
+        Decision::NotApplicable => 0,
+        Decision::AllowAccount => 1,
+        Decision::Allow => 2,
+        Decision::Deny => unreachable!("denies are not ranked"),
+    }
+}
+
+// The combination has few inputs, so these properties are checked exhaustively.
+
+/// A deny in any policy is never overridden.
+#[test]
+fn a_deny_is_never_overridden() {
+    for other in DECISIONS {
+        for has_key in [false, true] {
+            for e in [
+                Evaluation {
+                    key: Decision::Deny,
+                    identity: other,
+                },
+                Evaluation {
+                    key: other,
+                    identity: Decision::Deny,
+                },
+            ] {
+                assert!(decide(e, has_key).is_err(), "{e:?} has_key={has_key}");
+            }
+        }
+    }
+}
+
+/// Making any policy more permissive (adding an allow) never removes access.
+#[test]
+fn adding_an_allow_never_removes_access() {
+    for (key, identity, more_key, more_identity) in NOT_DENY.iter().flat_map(|&a| {
+        NOT_DENY.iter().flat_map(move |&b| {
+            NOT_DENY
+                .iter()
+                .flat_map(move |&c| NOT_DENY.iter().map(move |&d| (a, b, c, d)))
+        })
+    }) {
+        if rank(more_key) < rank(key) || rank(more_identity) < rank(identity) {
+            continue;
+        }
+        for has_key in [false, true] {
+            let before = decide(Evaluation { key, identity }, has_key).is_ok();
+            let after = decide(
+                Evaluation {
+                    key: more_key,
+                    identity: more_identity,
+                },
+                has_key,
+            )
+            .is_ok();
+            assert!(
+                !before || after,
+                "{key:?}/{identity:?} → {more_key:?}/{more_identity:?}"
+            );
+        }
+    }
+}
