@@ -1222,7 +1222,10 @@ pub(crate) mod tests {
             Some(EventHead::parse(&payload).unwrap().event_time)
         );
         let tricky = br#"{"userAgent":"\"eventTime\":\"1999-01-01T00:00:00Z","eventTime":"2026-11-23T08:47:12Z"}"#;
-        assert_eq!(record_time(tricky), EventTime::parse("2026-11-23T08:47:12Z"));
+        assert_eq!(
+            record_time(tricky),
+            EventTime::parse("2026-11-23T08:47:12Z")
+        );
         // Not a valid time: the sealer falls back to parsing, which refuses it.
         assert_eq!(record_time(br#"{"eventTime":"yesterday"}"#), None);
         assert_eq!(record_time(b"{}"), None);

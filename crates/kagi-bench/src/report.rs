@@ -423,7 +423,10 @@ impl AuditCost {
             "| connections | audit req/s | p50 | p99 | server CPU µs/req | no-audit req/s | p50 | p99 \
              | server CPU µs/req | audit / no-audit | p99 added |"
         );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         let cpu = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
         for row in &self.rows {
             let (a, d) = (&row.durable.result, &row.discard.result);

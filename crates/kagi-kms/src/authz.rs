@@ -161,7 +161,9 @@ pub fn denial_message(principal: &str, action: &str, resource: &str, why: Denial
             "with an explicit deny in an identity-based policy".to_string()
         }
     };
-    format!("User: {principal} is not authorized to perform: {action} on resource: {resource} {reason}")
+    format!(
+        "User: {principal} is not authorized to perform: {action} on resource: {resource} {reason}"
+    )
 }
 
 impl Kms {
@@ -179,7 +181,10 @@ impl Kms {
         for record in self.store.user_policies(&principal.user_name)? {
             // Documents were checked when they were put; one that no longer compiles (a
             // stricter engine) allows nothing rather than failing every call of the user.
-            match self.policies.compile(PolicyKind::Identity, &record.document) {
+            match self
+                .policies
+                .compile(PolicyKind::Identity, &record.document)
+            {
                 Ok(p) => compiled.push(p),
                 Err(_) => continue,
             }
@@ -208,12 +213,7 @@ impl Kms {
         let key_policy = key.and_then(|k| k.policy.as_ref());
         let evaluation = self.evaluate(caller, &request, key_policy)?;
         decide(evaluation, key.is_some()).map_err(|why| KmsError::AccessDenied {
-            message: denial_message(
-                &caller.principal.arn,
-                request.action,
-                request.resource,
-                why,
-            ),
+            message: denial_message(&caller.principal.arn, request.action, request.resource, why),
         })
     }
 

@@ -4,9 +4,9 @@
 //! mutations after they are durable. It never holds a key the store does not have: a
 //! mutation writes the store first, then replaces the cached entry.
 
+use crate::authz::CompiledPolicy;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{KeyMetadata, StoredVersion};
-use crate::authz::CompiledPolicy;
 use crate::Principal;
 use kagi_crypto::{BackingKey, SecretBytes};
 use std::collections::HashMap;

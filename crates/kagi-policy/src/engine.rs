@@ -68,7 +68,8 @@ fn decide(policy: &CompiledPolicy, ctx: &RequestContext) -> authz::Decision {
 
 fn context(request: &AccessRequest<'_>) -> RequestContext {
     let p = request.principal;
-    let principal = PrincipalInfo::new(p.arn.clone(), p.account.as_str()).user_name(p.user_name.clone());
+    let principal =
+        PrincipalInfo::new(p.arn.clone(), p.account.as_str()).user_name(p.user_name.clone());
     let mut builder = RequestContext::builder(principal, request.action, request.resource);
     for (key, values) in &request.values {
         builder = builder.values(key, values.iter().cloned());

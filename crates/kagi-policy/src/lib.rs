@@ -37,9 +37,9 @@ mod pattern;
 
 pub use condition::{BaseOperator, Condition, Operator, SetQualifier};
 pub use context::{normalize_key, PrincipalInfo, RequestContext, RequestContextBuilder};
-pub use engine::PolicyEngine;
 pub use document::{
     Clause, Effect, Policy, PolicyKind, PolicyVersion, Principal, Statement, KEY_POLICY_MAX_CHARS,
 };
+pub use engine::PolicyEngine;
 pub use error::{PolicyError, Problem, StatementRef};
 pub use evaluate::{match_principal, Decision, PrincipalMatch};

@@ -323,11 +323,26 @@ pub fn read_only(op: Operation) -> bool {
         | GenerateDataKey
         | GenerateDataKeyWithoutPlaintext
         | GenerateRandom => true,
-        CreateKey | EnableKey | DisableKey | UpdateKeyDescription | ScheduleKeyDeletion
-        | CancelKeyDeletion | CreateAlias | UpdateAlias | DeleteAlias | TagResource
-        | UntagResource | EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand
-        | AdminCreateAccessKey | AdminUpdateAccessKey | AdminDeleteAccessKey
-        | AdminPutUserPolicy | AdminDeleteUserPolicy | PutKeyPolicy => false,
+        CreateKey
+        | EnableKey
+        | DisableKey
+        | UpdateKeyDescription
+        | ScheduleKeyDeletion
+        | CancelKeyDeletion
+        | CreateAlias
+        | UpdateAlias
+        | DeleteAlias
+        | TagResource
+        | UntagResource
+        | EnableKeyRotation
+        | DisableKeyRotation
+        | RotateKeyOnDemand
+        | AdminCreateAccessKey
+        | AdminUpdateAccessKey
+        | AdminDeleteAccessKey
+        | AdminPutUserPolicy
+        | AdminDeleteUserPolicy
+        | PutKeyPolicy => false,
     }
 }
 

@@ -289,10 +289,9 @@ async fn admin(args: AdminArgs) -> Result<()> {
                 "PolicyDocument": document_argument(policy_document)?,
             }),
         ),
-        AdminAction::ListUserPolicies { user } => (
-            "ListUserPolicies",
-            serde_json::json!({"UserName": user}),
-        ),
+        AdminAction::ListUserPolicies { user } => {
+            ("ListUserPolicies", serde_json::json!({"UserName": user}))
+        }
         AdminAction::DeleteUserPolicy { user, policy_name } => (
             "DeleteUserPolicy",
             serde_json::json!({"UserName": user, "PolicyName": policy_name}),

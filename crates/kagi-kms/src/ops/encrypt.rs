@@ -214,8 +214,10 @@ impl Kms {
             req.destination_algorithm.as_deref(),
         )?;
         let destination = self.resolve(caller, &req.destination_key_id, Aliases::Allowed)?;
-        let from = Access::to("kms:ReEncryptFrom")
-            .with("kms:EncryptionAlgorithm", vec![algorithm(&req.source_algorithm)]);
+        let from = Access::to("kms:ReEncryptFrom").with(
+            "kms:EncryptionAlgorithm",
+            vec![algorithm(&req.source_algorithm)],
+        );
         let (plaintext, source) = self.open(
             caller,
             &req.ciphertext,

@@ -95,17 +95,27 @@ impl Kms {
     }
 
     /// The key's policy names: always `["default"]`.
-    pub fn list_key_policies(&self, caller: &Caller, key_id: &str) -> Result<Vec<String>, KmsError> {
+    pub fn list_key_policies(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+    ) -> Result<Vec<String>, KmsError> {
         let access = Access::to("kms:ListKeyPolicies");
         self.resolve_authorized(caller, key_id, Aliases::Refused, access)?;
         Ok(vec![DEFAULT_POLICY_NAME.to_string()])
     }
 
-    pub fn put_key_policy(&self, caller: &Caller, req: PutKeyPolicyRequest) -> Result<(), KmsError> {
+    pub fn put_key_policy(
+        &self,
+        caller: &Caller,
+        req: PutKeyPolicyRequest,
+    ) -> Result<(), KmsError> {
         check_policy_name(req.policy_name.as_deref())?;
         let bypass = req.bypass_policy_lockout_safety_check;
-        let access = Access::to("kms:PutKeyPolicy")
-            .with("kms:BypassPolicyLockoutSafetyCheck", vec![bypass.to_string()]);
+        let access = Access::to("kms:PutKeyPolicy").with(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            vec![bypass.to_string()],
+        );
         self.mutate_key(caller, &req.key_id, Aliases::Refused, access, |e, meta| {
             self.check_new_key_policy(caller, &req.policy, &e.arn, bypass)?;
             meta.policy = req.policy;

@@ -181,7 +181,10 @@ impl Kms {
             .with("kms:KeyUsage", vec![usage.to_string()])
             .with("kms:KeyOrigin", vec![origin.to_string()])
             .with("kms:MultiRegion", vec!["false".to_string()])
-            .with("kms:BypassPolicyLockoutSafetyCheck", vec![bypass.to_string()])
+            .with(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                vec![bypass.to_string()],
+            )
             .with_all(super::tags::request_tag_values(&tags));
         self.authorize_identity(caller, "*", access)?;
 
@@ -334,8 +337,10 @@ impl Kms {
         check_range("pendingWindowInDays", days, 7, 30)?;
         let days = days as u32;
         let now = self.now();
-        let access = Access::to("kms:ScheduleKeyDeletion")
-            .with("kms:ScheduleKeyDeletionPendingWindowInDays", vec![days.to_string()]);
+        let access = Access::to("kms:ScheduleKeyDeletion").with(
+            "kms:ScheduleKeyDeletionPendingWindowInDays",
+            vec![days.to_string()],
+        );
         let e = self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
             meta.state = KeyState::PendingDeletion;
