@@ -116,6 +116,15 @@ impl fmt::Debug for ApiCall<'_> {
     }
 }
 
+/// The `errorCode` CloudTrail records for an exception: its name, except that KMS records
+/// a refused authorization as `AccessDenied`.
+pub fn cloudtrail_error_code(exception: &'static str) -> &'static str {
+    match exception {
+        "AccessDeniedException" => "AccessDenied",
+        other => other,
+    }
+}
+
 /// Builds the event for one API call.
 pub fn api_call_event(call: &ApiCall<'_>) -> CloudTrailEvent {
     let (error_code, error_message, response_elements) = match call.outcome {

@@ -282,7 +282,7 @@ impl Server {
             Err(e) => {
                 error_message = e.client_message(request_id);
                 audit::Outcome::Failure {
-                    error_code: e.aws_code(),
+                    error_code: audit::cloudtrail_error_code(e.aws_code()),
                     error_message: &error_message,
                 }
             }

@@ -149,6 +149,45 @@ impl TestServer {
         aws_sdk_kms::Client::from_conf(config)
     }
 
+    /// Kagi's admin API client with the server's admin credentials (`region` us-east-1).
+    pub fn admin(&self) -> kagi_server::admin_client::AdminClient {
+        kagi_server::admin_client::AdminClient {
+            endpoint: self.endpoint.clone(),
+            region: "us-east-1".into(),
+            credentials: sigv4::Credentials::new(
+                self.access_key_id.clone(),
+                kagi_crypto::SecretBytes::new(self.secret.clone().into_bytes()),
+            ),
+        }
+    }
+
+    /// A new non-admin user with one access key, and an SDK client (us-east-1) signing
+    /// as that user; `policy`, if given, becomes the user's inline identity policy.
+    pub async fn user(&self, name: &str, policy: Option<&str>) -> aws_sdk_kms::Client {
+        let admin = self.admin();
+        let created = admin
+            .call("CreateAccessKey", serde_json::json!({"UserName": name}))
+            .await
+            .expect("CreateAccessKey");
+        if let Some(document) = policy {
+            admin
+                .call(
+                    "PutUserPolicy",
+                    serde_json::json!({
+                        "UserName": name, "PolicyName": "test", "PolicyDocument": document,
+                    }),
+                )
+                .await
+                .expect("PutUserPolicy");
+        }
+        let key = &created["AccessKey"];
+        self.client_with(
+            "us-east-1",
+            key["AccessKeyId"].as_str().expect("access key id"),
+            key["SecretAccessKey"].as_str().expect("secret"),
+        )
+    }
+
     /// Stops the server and waits until it has shut down (the store is closed).
     pub async fn stop(mut self) {
         self.shutdown().await;

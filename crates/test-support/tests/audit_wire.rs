@@ -15,14 +15,7 @@ use test_support::{new_key, TestServer};
 const REGION: &str = "us-east-1";
 
 fn admin(server: &TestServer) -> AdminClient {
-    AdminClient {
-        endpoint: server.endpoint.clone(),
-        region: REGION.into(),
-        credentials: sigv4::Credentials::new(
-            server.access_key_id.clone(),
-            kagi_crypto::SecretBytes::new(server.secret.clone().into_bytes()),
-        ),
-    }
+    server.admin()
 }
 
 fn audit_dir(server: &TestServer) -> std::path::PathBuf {

@@ -719,14 +719,7 @@ async fn authentication_errors() {
     );
 
     // Access keys made with `kagi admin` work at once and stop working when disabled.
-    let admin = kagi_server::admin_client::AdminClient {
-        endpoint: server.endpoint.clone(),
-        region: REGION.into(),
-        credentials: sigv4::Credentials::new(
-            server.access_key_id.clone(),
-            kagi_crypto::SecretBytes::from_slice(server.secret.as_bytes()),
-        ),
-    };
+    let admin = server.admin();
     let created = admin
         .call("CreateAccessKey", serde_json::json!({"UserName": "alice"}))
         .await
