@@ -15,6 +15,7 @@
 mod ceiling;
 mod histogram;
 mod load;
+mod policy_cost;
 mod process;
 mod report;
 
@@ -46,6 +47,7 @@ usage: kagi-bench [options]
   --revision TEXT      the code measured, printed in the report (cargo xtask bench passes
                        `git describe --always --dirty`)
   --audit-only         only the audit-cost comparison (two fresh servers), then its table
+  --policy-only        only the authorization-cost comparison (one fresh server), then its table
   --quick              a smoke run: --duration 2s --warmup 500ms --keys 2000 --cache-keys 200
                        (explicit flags still win)";
 
@@ -71,6 +73,7 @@ struct Options {
     client_threads: Option<usize>,
     revision: Option<String>,
     audit_only: bool,
+    policy_only: bool,
 }
 
 /// `10s`, `500ms`, `1m`, or plain seconds.
@@ -94,6 +97,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Options> {
         let mut quick = false;
         let mut audit_only = false;
+        let mut policy_only = false;
         let (mut kagi, mut connections, mut duration, mut warmup, mut keys, mut cache_keys) =
             (None, None, None, None, None, None);
         let (mut client_threads, mut revision) = (None, None);
@@ -116,6 +120,7 @@ impl Options {
                 "--revision" => revision = Some(value()?.clone()),
                 "--quick" => quick = true,
                 "--audit-only" => audit_only = true,
+                "--policy-only" => policy_only = true,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -141,6 +146,7 @@ impl Options {
             client_threads,
             revision,
             audit_only,
+            policy_only,
         };
         if options.client_threads == Some(0) {
             bail!("--client-threads must be positive");
@@ -175,6 +181,12 @@ fn main() -> Result<()> {
         .context("starting the async runtime")?;
     if options.audit_only {
         print!("{}", run_audit_only(&options, &runtime)?);
+    } else if options.policy_only {
+        let (kagi, work) = kagi_and_work_dir(&options)?;
+        print!(
+            "{}",
+            policy_cost::measure(&runtime, &options, &kagi, work.path())?.render()
+        );
     } else {
         print!("{}", run(&options, &runtime)?.render());
     }
@@ -582,6 +594,9 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
     // 6. The cost of the durable audit trail.
     let audit = audit_cost(runtime, options, &kagi, work.path())?;
 
+    // 7. The cost of authorization with large policies.
+    let policy = policy_cost::measure(runtime, options, &kagi, work.path())?;
+
     Ok(Report {
         machine,
         kagi: kagi.display().to_string(),
@@ -599,6 +614,7 @@ fn run(options: &Options, runtime: &tokio::runtime::Runtime) -> Result<Report> {
         other,
         memory,
         audit,
+        policy,
     })
 }
 

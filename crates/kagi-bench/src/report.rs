@@ -101,6 +101,7 @@ pub struct Report {
     pub other: Vec<Row>,
     pub memory: Memory,
     pub audit: AuditCost,
+    pub policy: crate::policy_cost::PolicyCost,
 }
 
 /// GenerateDataKey with a durable audit trail next to the same with events discarded.
@@ -395,6 +396,7 @@ impl Report {
             verdict(mem.restart_ready <= TARGET_STARTUP)
         );
         self.audit.targets(&mut out);
+        out.push_str(&self.policy.render());
         out
     }
 }

@@ -101,9 +101,10 @@ pub trait PolicyEngine: Send + Sync {
     fn compile(&self, kind: PolicyKind, document: &str) -> Result<CompiledPolicy, String>;
 
     /// Evaluates the key policy (if any) and the identity policies for `request`.
+    /// (`request` is taken by value: the engine may move its condition values.)
     fn evaluate(
         &self,
-        request: &AccessRequest<'_>,
+        request: AccessRequest<'_>,
         key_policy: Option<&CompiledPolicy>,
         identity: &[CompiledPolicy],
     ) -> Evaluation;
@@ -211,9 +212,10 @@ impl Kms {
             add_key_values(key, &mut request);
         }
         let key_policy = key.and_then(|k| k.policy.as_ref());
-        let evaluation = self.evaluate(caller, &request, key_policy)?;
+        let (action, resource) = (request.action, request.resource);
+        let evaluation = self.evaluate(caller, request, key_policy)?;
         decide(evaluation, key.is_some()).map_err(|why| KmsError::AccessDenied {
-            message: denial_message(&caller.principal.arn, request.action, request.resource, why),
+            message: denial_message(&caller.principal.arn, action, resource, why),
         })
     }
 
@@ -222,7 +224,7 @@ impl Kms {
     pub(crate) fn evaluate(
         &self,
         caller: &Caller,
-        request: &AccessRequest<'_>,
+        request: AccessRequest<'_>,
         key_policy: Option<&CompiledPolicy>,
     ) -> Result<Evaluation, KmsError> {
         let identity = if caller.principal.admin {

@@ -238,9 +238,11 @@ fn encryption_context_conditions_admit_one_context_and_refuse_another() {
         ACCESS_DENIED
     );
     assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
-    // Context keys are case-sensitive, as in AWS.
+    // As in AWS KMS, the context key in the condition key matches case-insensitively; the
+    // value's case is the operator's (StringEquals: exact).
+    w.encrypt(&w.alice, &key, &[("Purpose", "backup")]).unwrap();
     assert_eq!(
-        code(w.encrypt(&w.alice, &key, &[("Purpose", "backup")])),
+        code(w.encrypt(&w.alice, &key, &[("purpose", "Backup")])),
         ACCESS_DENIED
     );
 }

@@ -198,6 +198,8 @@ pub struct Condition {
     /// The key as written in the policy; looked up case-insensitively.
     pub key: String,
     pub values: Vec<String>,
+    /// `key` normalised once, for lookups.
+    lookup_key: String,
 }
 
 /// Parses the `Condition` element into one [`Condition`] per operator and key.
@@ -229,6 +231,7 @@ pub(crate) fn parse_block(value: &Value) -> Result<Vec<Condition>, Problem> {
                 operator,
                 key: key.clone(),
                 values,
+                lookup_key: crate::context::normalize_key(key),
             });
         }
     }
@@ -282,7 +285,9 @@ impl Condition {
     /// (policy version 2012-10-17).
     pub fn holds(&self, ctx: &RequestContext, variables: bool) -> bool {
         let (family, negated) = self.operator.base.family();
-        let request = ctx.lookup(&self.key).filter(|v| !v.is_empty());
+        let request = ctx
+            .lookup_normalized(&self.lookup_key)
+            .filter(|v| !v.is_empty());
         if family == Family::Null {
             let absent = request.is_none();
             return self
@@ -300,18 +305,23 @@ impl Condition {
                 None => negated,
             };
         };
-        let policy: Vec<Vec<Token>> = match family {
-            Family::String | Family::StringIgnoreCase | Family::StringLike | Family::Arn => self
-                .values
-                .iter()
-                .filter_map(|v| pattern::expand(v, variables, ctx))
-                .collect(),
-            _ => self
-                .values
-                .iter()
-                .map(|v| v.chars().map(Token::Literal).collect())
-                .collect(),
-        };
+        // Values without a variable are used as written; only the others are expanded into
+        // tokens (so that substituted text stays literal).
+        let substitutes = matches!(
+            family,
+            Family::String | Family::StringIgnoreCase | Family::StringLike | Family::Arn
+        );
+        let policy: Vec<PolicyValue<'_>> = self
+            .values
+            .iter()
+            .filter_map(|v| {
+                if substitutes && variables && v.contains("${") {
+                    pattern::expand(v, variables, ctx).map(PolicyValue::Expanded)
+                } else {
+                    Some(PolicyValue::Written(v))
+                }
+            })
+            .collect();
         let hit = |value: &str| policy.iter().any(|p| family_matches(family, value, p));
         let satisfied = |value: &String| hit(value) != negated;
         match self.operator.set {
@@ -323,28 +333,48 @@ impl Condition {
     }
 }
 
-/// The positive comparison of one request value with one (expanded) policy value.
-fn family_matches(family: Family, value: &str, policy: &[Token]) -> bool {
+/// One policy value of a condition: as written, or expanded (it had a policy variable).
+enum PolicyValue<'a> {
+    Written(&'a str),
+    Expanded(Vec<Token>),
+}
+
+impl PolicyValue<'_> {
+    /// The value as text (wildcards as their characters).
+    fn literal(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            PolicyValue::Written(s) => std::borrow::Cow::Borrowed(s),
+            PolicyValue::Expanded(tokens) => std::borrow::Cow::Owned(pattern::literal(tokens)),
+        }
+    }
+
+    /// The value as a wildcard pattern.
+    fn tokens(&self) -> std::borrow::Cow<'_, [Token]> {
+        match self {
+            PolicyValue::Written(s) => std::borrow::Cow::Owned(pattern::tokens(s)),
+            PolicyValue::Expanded(tokens) => std::borrow::Cow::Borrowed(tokens),
+        }
+    }
+}
+
+/// The positive comparison of one request value with one policy value.
+fn family_matches(family: Family, value: &str, policy: &PolicyValue<'_>) -> bool {
     match family {
-        Family::String => value == pattern::literal(policy),
-        Family::StringIgnoreCase => value.to_lowercase() == pattern::literal(policy).to_lowercase(),
-        Family::StringLike => pattern::matches(policy, value, false),
-        Family::Arn => pattern::arn_matches(policy, value),
-        Family::Numeric(ordering) => {
-            match (parse_number(value), parse_number(&pattern::literal(policy))) {
-                (Some(a), Some(b)) => compare(ordering, a.partial_cmp(&b)),
-                _ => false,
-            }
-        }
-        Family::Date(ordering) => {
-            match (parse_date(value), parse_date(&pattern::literal(policy))) {
-                (Some(a), Some(b)) => compare(ordering, Some(a.cmp(&b))),
-                _ => false,
-            }
-        }
-        Family::Bool => is_bool(value) && value.eq_ignore_ascii_case(&pattern::literal(policy)),
+        Family::String => value == policy.literal(),
+        Family::StringIgnoreCase => value.to_lowercase() == policy.literal().to_lowercase(),
+        Family::StringLike => pattern::matches(&policy.tokens(), value, false),
+        Family::Arn => pattern::arn_matches(&policy.tokens(), value),
+        Family::Numeric(ordering) => match (parse_number(value), parse_number(&policy.literal())) {
+            (Some(a), Some(b)) => compare(ordering, a.partial_cmp(&b)),
+            _ => false,
+        },
+        Family::Date(ordering) => match (parse_date(value), parse_date(&policy.literal())) {
+            (Some(a), Some(b)) => compare(ordering, Some(a.cmp(&b))),
+            _ => false,
+        },
+        Family::Bool => is_bool(value) && value.eq_ignore_ascii_case(&policy.literal()),
         Family::Binary => {
-            let policy = pattern::literal(policy);
+            let policy = policy.literal();
             match (decode_base64(value), decode_base64(&policy)) {
                 (Some(a), Some(b)) => a == b,
                 _ => value == policy,
@@ -352,7 +382,7 @@ fn family_matches(family: Family, value: &str, policy: &[Token]) -> bool {
         }
         Family::Ip => match (
             value.trim().parse::<IpAddr>(),
-            parse_cidr(&pattern::literal(policy)),
+            parse_cidr(&policy.literal()),
         ) {
             (Ok(ip), Some(cidr)) => cidr.contains(ip),
             _ => false,

@@ -1,26 +1,18 @@
 //! What a policy is evaluated against: who calls, which action on which resource, and the
 //! condition keys of the request.
 //!
-//! Condition key names are case-insensitive (`aws:SourceIp` = `aws:sourceip`), so keys are
-//! stored in a normalised form. The exception is the part of a key that names data the
-//! caller chose: in `kms:EncryptionContext:Department` the prefix is case-insensitive but
-//! the encryption context key `Department` is not, as in AWS.
+//! Condition key names are case-insensitive (`aws:SourceIp` = `aws:sourceip`), and so is
+//! the part of a key that names data the caller chose: AWS KMS matches
+//! `kms:EncryptionContext:Department` against an encryption context key `department` too
+//! (only the values' case is up to the operator; `kms:EncryptionContextKeys` is the way to
+//! require a key's exact case). Keys are therefore stored lowercased.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// Case-insensitive prefixes of condition keys whose remainder is case-sensitive.
-const CASE_SENSITIVE_SUFFIX_PREFIXES: &[&str] = &["kms:encryptioncontext:"];
-
-/// The normalised form of a condition key name: lowercased, except for the case-sensitive
-/// remainder after a prefix such as `kms:EncryptionContext:`.
+/// The normalised form of a condition key name: ASCII-lowercased.
 pub fn normalize_key(key: &str) -> String {
-    let lower = key.to_ascii_lowercase();
-    for prefix in CASE_SENSITIVE_SUFFIX_PREFIXES {
-        if lower.starts_with(prefix) && key.len() > prefix.len() {
-            return format!("{prefix}{}", &key[prefix.len()..]);
-        }
-    }
-    lower
+    key.to_ascii_lowercase()
 }
 
 /// The authenticated caller.
@@ -114,11 +106,18 @@ impl RequestContext {
     /// `aws:PrincipalTag/…`) fall back to [`PrincipalInfo`] when the request does not set
     /// them. `None` means the key is absent from the request.
     pub fn lookup(&self, key: &str) -> Option<Vec<String>> {
-        let key = normalize_key(key);
-        if let Some(values) = self.values.get(&key) {
-            return Some(values.clone());
+        self.lookup_normalized(&normalize_key(key))
+            .map(Cow::into_owned)
+    }
+
+    /// [`Self::lookup`] of a key already normalised with [`normalize_key`]; borrows the
+    /// request's values.
+    pub(crate) fn lookup_normalized(&self, key: &str) -> Option<Cow<'_, [String]>> {
+        if let Some(values) = self.values.get(key) {
+            return Some(Cow::Borrowed(values.as_slice()));
         }
-        self.principal_value(&key).map(|v| vec![v.to_string()])
+        self.principal_value(key)
+            .map(|v| Cow::Owned(vec![v.to_string()]))
     }
 
     fn principal_value(&self, lower_key: &str) -> Option<&str> {
@@ -137,8 +136,8 @@ impl RequestContext {
     /// The value of a policy variable `${name}`: `None` when the request has no single value
     /// for it, in which case the element that uses it matches nothing.
     pub(crate) fn variable(&self, name: &str) -> Option<String> {
-        let values = self.lookup(name.trim())?;
-        match values.as_slice() {
+        let values = self.lookup_normalized(&normalize_key(name.trim()))?;
+        match values.as_ref() {
             [one] => Some(one.clone()),
             _ => None,
         }
@@ -158,6 +157,14 @@ impl RequestContextBuilder {
             .entry(normalize_key(key))
             .or_default()
             .push(value.into());
+        self
+    }
+
+    /// Sets all values of a condition key given as an owned name (normalised in place, no
+    /// copy); an empty list means "present, but no values".
+    pub fn values_owned(mut self, mut key: String, values: Vec<String>) -> Self {
+        key.make_ascii_lowercase();
+        self.context.values.insert(key, values);
         self
     }
 
@@ -184,16 +191,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_names_are_case_insensitive_but_context_keys_are_not() {
+    fn key_names_are_case_insensitive_including_context_keys() {
         assert_eq!(normalize_key("aws:SourceIp"), "aws:sourceip");
         assert_eq!(
             normalize_key("KMS:EncryptionContext:Department"),
-            "kms:encryptioncontext:Department"
+            "kms:encryptioncontext:department"
         );
         let ctx = RequestContext::builder(PrincipalInfo::new("arn", "1"), "a", "r")
             .value("kms:encryptionContext:Dept", "x")
+            .values_owned("KMS:EncryptionContext:Team".to_string(), vec!["y".into()])
             .build();
         assert!(ctx.lookup("kms:EncryptionContext:Dept").is_some());
-        assert!(ctx.lookup("kms:EncryptionContext:dept").is_none());
+        assert!(ctx.lookup("kms:EncryptionContext:dept").is_some());
+        assert_eq!(
+            ctx.lookup("kms:encryptioncontext:TEAM"),
+            Some(vec!["y".into()])
+        );
     }
 }

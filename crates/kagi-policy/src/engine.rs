@@ -23,7 +23,7 @@ impl Port for PolicyEngine {
 
     fn evaluate(
         &self,
-        request: &AccessRequest<'_>,
+        request: AccessRequest<'_>,
         key_policy: Option<&CompiledPolicy>,
         identity: &[CompiledPolicy],
     ) -> Evaluation {
@@ -66,13 +66,13 @@ fn decide(policy: &CompiledPolicy, ctx: &RequestContext) -> authz::Decision {
     }
 }
 
-fn context(request: &AccessRequest<'_>) -> RequestContext {
+fn context(request: AccessRequest<'_>) -> RequestContext {
     let p = request.principal;
     let principal =
         PrincipalInfo::new(p.arn.clone(), p.account.as_str()).user_name(p.user_name.clone());
     let mut builder = RequestContext::builder(principal, request.action, request.resource);
-    for (key, values) in &request.values {
-        builder = builder.values(key, values.iter().cloned());
+    for (key, values) in request.values {
+        builder = builder.values_owned(key, values);
     }
     builder.build()
 }

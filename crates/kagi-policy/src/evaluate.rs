@@ -93,8 +93,12 @@ impl Policy {
         }
         let variables = self.has_variables();
         let resource = |pattern: &String| {
-            pattern::expand(pattern, variables, ctx)
-                .is_some_and(|tokens| pattern::matches(&tokens, &ctx.resource, false))
+            if variables && pattern.contains("${") {
+                pattern::expand(pattern, variables, ctx)
+                    .is_some_and(|tokens| pattern::matches(&tokens, &ctx.resource, false))
+            } else {
+                pattern::matches_plain(pattern, &ctx.resource, false)
+            }
         };
         let resource_matches = match &statement.resource {
             Clause::Is(list) => list.iter().any(resource),

@@ -61,9 +61,8 @@ pub(crate) fn literal(tokens: &[Token]) -> String {
 }
 
 /// Whether `text` matches the expanded pattern. Greedy with one backtrack point, so linear
-/// in practice and never exponential.
+/// in practice and never exponential; walks `text` by byte offsets, without allocating.
 pub(crate) fn matches(tokens: &[Token], text: &str, ignore_case: bool) -> bool {
-    let text: Vec<char> = text.chars().collect();
     let eq = |p: char, t: char| {
         if ignore_case {
             p == t || p.to_lowercase().eq(t.to_lowercase())
@@ -71,9 +70,10 @@ pub(crate) fn matches(tokens: &[Token], text: &str, ignore_case: bool) -> bool {
             p == t
         }
     };
+    let next = |t: usize| text[t..].chars().next();
     let (mut p, mut t) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while let Some(c) = next(t) {
         match tokens.get(p) {
             Some(Token::AnyRun) => {
                 backtrack = Some((p, t));
@@ -82,21 +82,23 @@ pub(crate) fn matches(tokens: &[Token], text: &str, ignore_case: bool) -> bool {
             }
             Some(Token::AnyOne) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
                 continue;
             }
-            Some(Token::Literal(c)) if eq(*c, text[t]) => {
+            Some(Token::Literal(l)) if eq(*l, c) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
                 continue;
             }
             _ => {}
         }
         match backtrack {
             Some((bp, bt)) => {
+                // The run at `bp` swallows one more character.
+                let skipped = next(bt).map_or(1, char::len_utf8);
                 p = bp + 1;
-                t = bt + 1;
-                backtrack = Some((bp, bt + 1));
+                t = bt + skipped;
+                backtrack = Some((bp, bt + skipped));
             }
             None => return false,
         }
@@ -104,17 +106,40 @@ pub(crate) fn matches(tokens: &[Token], text: &str, ignore_case: bool) -> bool {
     tokens[p..].iter().all(|t| *t == Token::AnyRun)
 }
 
-/// Matches a pattern without variables (actions, ARN components).
-pub(crate) fn matches_plain(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let tokens: Vec<Token> = pattern
+/// The tokens of a pattern without variables.
+pub(crate) fn tokens(pattern: &str) -> Vec<Token> {
+    pattern
         .chars()
         .map(|c| match c {
             '*' => Token::AnyRun,
             '?' => Token::AnyOne,
             c => Token::Literal(c),
         })
-        .collect();
-    matches(&tokens, text, ignore_case)
+        .collect()
+}
+
+/// Matches a pattern without variables (actions, ARN components). The shapes policies
+/// mostly use (`*`, a plain name, `prefix*`) are decided without building tokens.
+pub(crate) fn matches_plain(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let same = |a: &str, b: &str| {
+        if !ignore_case {
+            a == b
+        } else if a.is_ascii() && b.is_ascii() {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a.to_lowercase() == b.to_lowercase()
+        }
+    };
+    let wild = |c: char| c == '*' || c == '?';
+    match pattern.find(wild) {
+        None => same(pattern, text),
+        Some(at) if at + 1 == pattern.len() && pattern.ends_with('*') => {
+            let prefix = &pattern[..at];
+            text.get(..prefix.len())
+                .is_some_and(|head| same(prefix, head))
+        }
+        Some(_) => matches(&tokens(pattern), text, ignore_case),
+    }
 }
 
 /// ARN matching as `ArnLike` does it: the six colon-separated components are compared one

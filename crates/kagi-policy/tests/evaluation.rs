@@ -211,8 +211,16 @@ fn conditions() {
             true,
         ),
         (
-            "context key is case-sensitive",
+            // AWS KMS: the context key in the condition key is not case-sensitive either;
+            // only the value's case is up to the operator.
+            "context key is case-insensitive too",
             r#"{"StringEquals":{"kms:EncryptionContext:department":"Finance"}}"#,
+            vec![(ec, vec!["Finance"])],
+            true,
+        ),
+        (
+            "the value's case is the operator's",
+            r#"{"StringEquals":{"kms:EncryptionContext:department":"finance"}}"#,
             vec![(ec, vec!["Finance"])],
             false,
         ),
