@@ -13,12 +13,16 @@
 //! - an alias must target an existing key of its region (`CreateAlias`, `UpdateAlias`);
 //! - `UpdateAlias` changes only target and `updated_at`, and does nothing if the alias
 //!   does not exist; deleting or updating something absent is not an error;
-//! - `WipeKeys` keeps access keys, user policies and settings.
+//! - `PutRole` on an existing role replaces only its trust policy and session limit (it
+//!   keeps `created_at` and the role's policies); `DeleteRole` also deletes the role's
+//!   policies; a role policy does not need its role to exist;
+//! - `WipeKeys` keeps access keys, user policies, roles, role policies and settings.
 
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
-    AccessKeyRecord, AliasRecord, KeyMetadata, StoredKey, StoredVersion, UserPolicyRecord,
+    AccessKeyRecord, AliasRecord, KeyMetadata, RolePolicyRecord, RoleRecord, StoredKey,
+    StoredVersion, UserPolicyRecord,
 };
 use crate::store::{Store, StoreError, Write};
 use std::collections::BTreeMap;
@@ -33,7 +37,7 @@ struct KeyRow {
 
 /// Everything a store holds. `BTreeMap`s give the orders the trait documents for free:
 /// key ids ascending within a region, aliases by name within a region, a user's policies
-/// by policy name.
+/// by policy name, roles by name, a role's policies by policy name.
 #[derive(Debug, Clone, Default)]
 struct State {
     keys: BTreeMap<(Region, KeyId), KeyRow>,
@@ -41,6 +45,10 @@ struct State {
     access_keys: BTreeMap<String, AccessKeyRecord>,
     /// By (user name, policy name).
     user_policies: BTreeMap<(String, String), UserPolicyRecord>,
+    /// By role name.
+    roles: BTreeMap<String, RoleRecord>,
+    /// By (role name, policy name).
+    role_policies: BTreeMap<(String, String), RolePolicyRecord>,
     settings: BTreeMap<String, String>,
 }
 
@@ -160,6 +168,31 @@ impl State {
                 policy_name,
             } => {
                 self.user_policies.remove(&(user_name, policy_name));
+            }
+            Write::PutRole(role) => match self.roles.get_mut(&role.role_name) {
+                Some(existing) => {
+                    existing.trust_policy = role.trust_policy;
+                    existing.max_session_seconds = role.max_session_seconds;
+                }
+                None => {
+                    self.roles.insert(role.role_name.clone(), role);
+                }
+            },
+            Write::DeleteRole { role_name } => {
+                self.roles.remove(&role_name);
+                self.role_policies.retain(|(role, _), _| *role != role_name);
+            }
+            Write::PutRolePolicy(policy) => {
+                self.role_policies.insert(
+                    (policy.role_name.clone(), policy.policy_name.clone()),
+                    policy,
+                );
+            }
+            Write::DeleteRolePolicy {
+                role_name,
+                policy_name,
+            } => {
+                self.role_policies.remove(&(role_name, policy_name));
             }
             Write::PutSetting { name, value } => {
                 self.settings.insert(name, value);
@@ -293,6 +326,24 @@ impl Store for MemoryStore {
             .user_policies
             .range((user_name.to_owned(), String::new())..)
             .take_while(|((user, _), _)| user == user_name)
+            .map(|(_, p)| p.clone())
+            .collect())
+    }
+
+    fn role(&self, role_name: &str) -> Result<Option<RoleRecord>, StoreError> {
+        Ok(self.read().roles.get(role_name).cloned())
+    }
+
+    fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError> {
+        Ok(self.read().roles.values().cloned().collect())
+    }
+
+    fn role_policies(&self, role_name: &str) -> Result<Vec<RolePolicyRecord>, StoreError> {
+        Ok(self
+            .read()
+            .role_policies
+            .range((role_name.to_owned(), String::new())..)
+            .take_while(|((role, _), _)| role == role_name)
             .map(|(_, p)| p.clone())
             .collect())
     }

@@ -3,7 +3,8 @@
 
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, UserPolicyRecord, Write,
+    RolePolicyRecord, RoleRecord, RotationType, Store, StoreError, StoredVersion, Tag, Timestamp,
+    UserPolicyRecord, Write,
 };
 
 fn region(s: &str) -> Region {
@@ -67,6 +68,13 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     user_policies_are_ordered_and_per_user(fresh().as_ref());
     user_policies_delete(fresh().as_ref());
     user_policies_in_failed_batches_are_not_applied(fresh().as_ref());
+    roles_round_trip_and_replace(fresh().as_ref());
+    roles_are_listed_by_name(fresh().as_ref());
+    role_policies_round_trip_and_replace(fresh().as_ref());
+    role_policies_are_ordered_and_per_role(fresh().as_ref());
+    role_policies_delete(fresh().as_ref());
+    delete_role_removes_its_policies(fresh().as_ref());
+    role_writes_in_failed_batches_are_not_applied(fresh().as_ref());
     wipe(fresh().as_ref());
 }
 
@@ -437,11 +445,280 @@ fn user_policies_in_failed_batches_are_not_applied(s: &dyn Store) {
     assert_eq!(s.user_policies("alice").unwrap(), vec![kept]);
 }
 
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"sts:AssumeRole"}]}"#;
+
+fn role(name: &str, trust_policy: &str, max_session_seconds: u32, at: i64) -> RoleRecord {
+    RoleRecord {
+        role_name: name.into(),
+        trust_policy: trust_policy.into(),
+        max_session_seconds,
+        created_at: Timestamp(at),
+    }
+}
+
+fn put_role(s: &dyn Store, r: &RoleRecord) {
+    s.apply(vec![Write::PutRole(r.clone())]).expect("put role");
+}
+
+fn role_policy(role: &str, name: &str, document: &str, at: i64) -> RolePolicyRecord {
+    RolePolicyRecord {
+        role_name: role.into(),
+        policy_name: name.into(),
+        document: document.into(),
+        updated_at: Timestamp(at),
+    }
+}
+
+fn put_role_policy(s: &dyn Store, p: &RolePolicyRecord) {
+    s.apply(vec![Write::PutRolePolicy(p.clone())])
+        .expect("put role policy");
+}
+
+fn role_names(s: &dyn Store) -> Vec<String> {
+    s.list_roles()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.role_name)
+        .collect()
+}
+
+fn roles_round_trip_and_replace(s: &dyn Store) {
+    assert!(s.role("Deployer").unwrap().is_none());
+    assert!(s.list_roles().unwrap().is_empty());
+    // The largest session limit a u32 holds survives every backend.
+    let r = role("Deployer", TRUST, u32::MAX, 10);
+    put_role(s, &r);
+    assert_eq!(s.role("Deployer").unwrap(), Some(r.clone()));
+    assert_eq!(s.list_roles().unwrap(), vec![r.clone()]);
+    let p = role_policy("Deployer", "EncryptOnly", "{}", 11);
+    put_role_policy(s, &p);
+    // Putting it again replaces trust policy and session limit; its creation time and
+    // its policies stay.
+    put_role(
+        s,
+        &role(
+            "Deployer",
+            r#"{"Version":"2012-10-17","Statement":[]}"#,
+            3_600,
+            20,
+        ),
+    );
+    let replaced = role(
+        "Deployer",
+        r#"{"Version":"2012-10-17","Statement":[]}"#,
+        3_600,
+        10,
+    );
+    assert_eq!(s.role("Deployer").unwrap(), Some(replaced.clone()));
+    assert_eq!(s.list_roles().unwrap(), vec![replaced]);
+    assert_eq!(
+        s.role_policies("Deployer").unwrap(),
+        vec![p],
+        "replacing a role keeps its policies"
+    );
+    assert!(
+        s.role("deployer").unwrap().is_none(),
+        "role names are case sensitive"
+    );
+}
+
+fn roles_are_listed_by_name(s: &dyn Store) {
+    for (i, name) in ["Zeta", "alpha", "Beta", "B", "Deployer"]
+        .into_iter()
+        .enumerate()
+    {
+        put_role(s, &role(name, TRUST, 3_600, i as i64));
+    }
+    // Bytewise order, as everywhere in the store: upper case before lower case.
+    assert_eq!(role_names(s), ["B", "Beta", "Deployer", "Zeta", "alpha"]);
+    assert_eq!(s.role("Beta").unwrap(), Some(role("Beta", TRUST, 3_600, 2)));
+}
+
+fn role_policies_round_trip_and_replace(s: &dyn Store) {
+    put_role(s, &role("Deployer", TRUST, 3_600, 1));
+    assert!(s.role_policies("Deployer").unwrap().is_empty());
+    let p = role_policy(
+        "Deployer",
+        "EncryptOnly",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#,
+        10,
+    );
+    put_role_policy(s, &p);
+    assert_eq!(s.role_policies("Deployer").unwrap(), vec![p.clone()]);
+    // The same name again replaces document and time; it does not add a second policy.
+    let replaced = role_policy(
+        "Deployer",
+        "EncryptOnly",
+        r#"{"Version":"2012-10-17","Statement":[]}"#,
+        20,
+    );
+    put_role_policy(s, &replaced);
+    assert_eq!(s.role_policies("Deployer").unwrap(), vec![replaced]);
+}
+
+fn role_policies_are_ordered_and_per_role(s: &dyn Store) {
+    for name in ["Deployer", "Deploy", "Deployes", "alice"] {
+        put_role(s, &role(name, TRUST, 3_600, 1));
+    }
+    for name in ["Zeta", "alpha", "Beta", "B"] {
+        put_role_policy(s, &role_policy("Deployer", name, "{}", 1));
+    }
+    // Roles whose names share a prefix, or sort next to each other, are kept apart.
+    put_role_policy(s, &role_policy("Deploy", "Other", "{}", 2));
+    put_role_policy(s, &role_policy("Deployes", "Other", "{}", 3));
+    // A user and a role of the same name do not share policies.
+    put_user_policy(s, &user_policy("alice", "UserOnly", "{}", 4));
+    put_role_policy(s, &role_policy("alice", "RoleOnly", "{}", 5));
+    let names = |role: &str| {
+        s.role_policies(role)
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                assert_eq!(p.role_name, role);
+                p.policy_name
+            })
+            .collect::<Vec<_>>()
+    };
+    // Bytewise order, as everywhere in the store: upper case before lower case.
+    assert_eq!(names("Deployer"), ["B", "Beta", "Zeta", "alpha"]);
+    assert_eq!(names("Deploy"), ["Other"]);
+    assert_eq!(names("Deployes"), ["Other"]);
+    assert_eq!(names("alice"), ["RoleOnly"]);
+    assert_eq!(
+        s.user_policies("alice").unwrap(),
+        vec![user_policy("alice", "UserOnly", "{}", 4)]
+    );
+    assert!(names("Nobody").is_empty());
+    assert!(
+        names("deployer").is_empty(),
+        "role names are case sensitive"
+    );
+}
+
+fn role_policies_delete(s: &dyn Store) {
+    put_role(s, &role("Deployer", TRUST, 3_600, 1));
+    put_role(s, &role("Auditor", TRUST, 3_600, 1));
+    put_role_policy(s, &role_policy("Deployer", "A", "{}", 1));
+    put_role_policy(s, &role_policy("Deployer", "B", "{}", 1));
+    put_role_policy(s, &role_policy("Auditor", "A", "{}", 1));
+    s.apply(vec![Write::DeleteRolePolicy {
+        role_name: "Deployer".into(),
+        policy_name: "A".into(),
+    }])
+    .unwrap();
+    assert_eq!(
+        s.role_policies("Deployer").unwrap(),
+        vec![role_policy("Deployer", "B", "{}", 1)]
+    );
+    assert_eq!(
+        s.role_policies("Auditor").unwrap(),
+        vec![role_policy("Auditor", "A", "{}", 1)],
+        "deleting one role's policy leaves another's of the same name"
+    );
+    // Deleting what is not there (again, or a role without policies) is not an error.
+    for (role, name) in [("Deployer", "A"), ("Nobody", "A")] {
+        s.apply(vec![Write::DeleteRolePolicy {
+            role_name: role.into(),
+            policy_name: name.into(),
+        }])
+        .unwrap();
+    }
+    assert_eq!(s.role_policies("Deployer").unwrap().len(), 1);
+    assert_eq!(role_names(s), ["Auditor", "Deployer"], "the roles stay");
+}
+
+fn delete_role_removes_its_policies(s: &dyn Store) {
+    // Names sharing a prefix, so a careless prefix match would show.
+    for name in ["Deploy", "Deployer", "Deployers"] {
+        put_role(s, &role(name, TRUST, 3_600, 1));
+        put_role_policy(s, &role_policy(name, "A", "{}", 1));
+        put_role_policy(s, &role_policy(name, "B", "{}", 1));
+    }
+    put_user_policy(s, &user_policy("Deployer", "A", "{}", 1));
+    s.apply(vec![Write::DeleteRole {
+        role_name: "Deployer".into(),
+    }])
+    .unwrap();
+    assert!(s.role("Deployer").unwrap().is_none());
+    assert!(s.role_policies("Deployer").unwrap().is_empty());
+    assert_eq!(role_names(s), ["Deploy", "Deployers"]);
+    for other in ["Deploy", "Deployers"] {
+        assert_eq!(
+            s.role_policies(other).unwrap(),
+            vec![
+                role_policy(other, "A", "{}", 1),
+                role_policy(other, "B", "{}", 1)
+            ],
+            "deleting one role leaves the policies of {other}"
+        );
+    }
+    assert_eq!(
+        s.user_policies("Deployer").unwrap().len(),
+        1,
+        "deleting a role leaves a user's policies of the same name"
+    );
+    // Created again, the role starts without the old policies.
+    put_role(s, &role("Deployer", TRUST, 3_600, 2));
+    assert!(s.role_policies("Deployer").unwrap().is_empty());
+    // Deleting a role that is not there (again, or never was) is not an error.
+    for name in ["Deployer", "Deployer", "Nobody"] {
+        s.apply(vec![Write::DeleteRole {
+            role_name: name.into(),
+        }])
+        .unwrap();
+    }
+    assert_eq!(role_names(s), ["Deploy", "Deployers"]);
+}
+
+fn role_writes_in_failed_batches_are_not_applied(s: &dyn Store) {
+    let kept = role("Kept", TRUST, 3_600, 1);
+    let kept_policy = role_policy("Kept", "A", "{}", 1);
+    let access = AccessKeyRecord {
+        access_key_id: "KAGIROLE".into(),
+        user_name: "alice".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(1),
+        admin: false,
+        wrapped_secret: vec![1],
+    };
+    s.apply(vec![
+        Write::PutRole(kept.clone()),
+        Write::PutRolePolicy(kept_policy.clone()),
+        Write::PutAccessKey(access.clone()),
+    ])
+    .unwrap();
+    // The duplicate access key fails the batch, so none of its role writes may show.
+    let r = s.apply(vec![
+        Write::PutRole(role("New", TRUST, 3_600, 2)),
+        Write::PutRolePolicy(role_policy("New", "A", "{}", 2)),
+        Write::PutRole(role("Kept", "{}", 900, 2)),
+        Write::PutRolePolicy(role_policy("Kept", "B", "{}", 2)),
+        Write::DeleteRolePolicy {
+            role_name: "Kept".into(),
+            policy_name: "A".into(),
+        },
+        Write::DeleteRole {
+            role_name: "Kept".into(),
+        },
+        Write::PutAccessKey(access),
+    ]);
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    assert_eq!(s.list_roles().unwrap(), vec![kept.clone()]);
+    assert_eq!(s.role("Kept").unwrap(), Some(kept));
+    assert!(s.role("New").unwrap().is_none());
+    assert_eq!(s.role_policies("Kept").unwrap(), vec![kept_policy]);
+    assert!(s.role_policies("New").unwrap().is_empty());
+}
+
 fn wipe(s: &dyn Store) {
     let m = key(1, "us-east-1");
     put_key(s, &m);
     let policy = user_policy("alice", "Keep", "{}", 4);
     put_user_policy(s, &policy);
+    let kept_role = role("Deployer", TRUST, 3_600, 5);
+    put_role(s, &kept_role);
+    let kept_role_policy = role_policy("Deployer", "Keep", "{}", 6);
+    put_role_policy(s, &kept_role_policy);
     s.apply(vec![Write::PutSetting {
         name: "keep".into(),
         value: "1".into(),
@@ -454,5 +731,15 @@ fn wipe(s: &dyn Store) {
         s.user_policies("alice").unwrap(),
         vec![policy],
         "wiping keys keeps user policies"
+    );
+    assert_eq!(
+        s.list_roles().unwrap(),
+        vec![kept_role],
+        "wiping keys keeps roles"
+    );
+    assert_eq!(
+        s.role_policies("Deployer").unwrap(),
+        vec![kept_role_policy],
+        "wiping keys keeps role policies"
     );
 }

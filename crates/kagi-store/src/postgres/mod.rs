@@ -19,8 +19,8 @@ mod rows;
 mod tests;
 
 use kagi_kms::{
-    AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, Store, StoreError, StoredKey,
-    Timestamp, UserPolicyRecord, Write,
+    AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, RolePolicyRecord, RoleRecord, Store,
+    StoreError, StoredKey, Timestamp, UserPolicyRecord, Write,
 };
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;
@@ -408,6 +408,44 @@ impl Store for PostgresStore {
             .map_err(backend)?
             .iter()
             .map(rows::user_policy_record)
+            .collect()
+        })
+    }
+
+    fn role(&self, role_name: &str) -> Result<Option<RoleRecord>, StoreError> {
+        self.read(|c| {
+            c.query_opt(
+                &format!("{} WHERE role_name = $1", rows::ROLE_SELECT),
+                &[&role_name],
+            )
+            .map_err(backend)?
+            .map(|row| rows::role_record(&row))
+            .transpose()
+        })
+    }
+
+    fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError> {
+        self.read(|c| {
+            c.query(&format!("{} ORDER BY role_name", rows::ROLE_SELECT), &[])
+                .map_err(backend)?
+                .iter()
+                .map(rows::role_record)
+                .collect()
+        })
+    }
+
+    fn role_policies(&self, role_name: &str) -> Result<Vec<RolePolicyRecord>, StoreError> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "{} WHERE role_name = $1 ORDER BY policy_name",
+                    rows::ROLE_POLICY_SELECT
+                ),
+                &[&role_name],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(rows::role_policy_record)
             .collect()
         })
     }

@@ -8,7 +8,8 @@ use super::backend;
 use crate::codec::{decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, UserPolicyRecord, Write,
+    RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey, StoredVersion, Timestamp,
+    UserPolicyRecord, Write,
 };
 use postgres::error::SqlState;
 use postgres::types::FromSql;
@@ -177,6 +178,53 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             )
             .map_err(backend)?;
         }
+        Write::PutRole(r) => {
+            // An existing role keeps its creation time and its policies.
+            c.execute(
+                "INSERT INTO roles (role_name, trust_policy, max_session_seconds, created_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (role_name) DO UPDATE SET
+                    trust_policy = excluded.trust_policy,
+                    max_session_seconds = excluded.max_session_seconds",
+                &[
+                    &r.role_name,
+                    &r.trust_policy,
+                    &i64::from(r.max_session_seconds),
+                    &r.created_at.0,
+                ],
+            )
+            .map_err(backend)?;
+        }
+        Write::DeleteRole { role_name } => {
+            // The role's policies go with it, in the same transaction.
+            c.execute(
+                "DELETE FROM role_policies WHERE role_name = $1",
+                &[role_name],
+            )
+            .map_err(backend)?;
+            c.execute("DELETE FROM roles WHERE role_name = $1", &[role_name])
+                .map_err(backend)?;
+        }
+        Write::PutRolePolicy(p) => {
+            c.execute(
+                "INSERT INTO role_policies (role_name, policy_name, document, updated_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (role_name, policy_name) DO UPDATE SET
+                    document = excluded.document, updated_at = excluded.updated_at",
+                &[&p.role_name, &p.policy_name, &p.document, &p.updated_at.0],
+            )
+            .map_err(backend)?;
+        }
+        Write::DeleteRolePolicy {
+            role_name,
+            policy_name,
+        } => {
+            c.execute(
+                "DELETE FROM role_policies WHERE role_name = $1 AND policy_name = $2",
+                &[role_name, policy_name],
+            )
+            .map_err(backend)?;
+        }
         Write::PutSetting { name, value } => {
             c.execute(
                 "INSERT INTO settings (name, value) VALUES ($1, $2)
@@ -186,7 +234,7 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             .map_err(backend)?;
         }
         Write::WipeKeys => {
-            // Access keys, user policies and settings stay.
+            // Access keys, user policies, roles, role policies and settings stay.
             c.batch_execute("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
                 .map_err(backend)?;
         }
@@ -304,6 +352,33 @@ pub const USER_POLICY_SELECT: &str =
 pub fn user_policy_record(row: &Row) -> Result<UserPolicyRecord, StoreError> {
     Ok(UserPolicyRecord {
         user_name: col(row, 0)?,
+        policy_name: col(row, 1)?,
+        document: col(row, 2)?,
+        updated_at: Timestamp(col(row, 3)?),
+    })
+}
+
+pub const ROLE_SELECT: &str =
+    "SELECT role_name, trust_policy, max_session_seconds, created_at FROM roles";
+
+pub fn role_record(row: &Row) -> Result<RoleRecord, StoreError> {
+    let max_session: i64 = col(row, 2)?;
+    Ok(RoleRecord {
+        role_name: col(row, 0)?,
+        trust_policy: col(row, 1)?,
+        max_session_seconds: u32::try_from(max_session).map_err(|_| {
+            StoreError::Corrupt(format!("max session duration out of range: {max_session}"))
+        })?,
+        created_at: Timestamp(col(row, 3)?),
+    })
+}
+
+pub const ROLE_POLICY_SELECT: &str =
+    "SELECT role_name, policy_name, document, updated_at FROM role_policies";
+
+pub fn role_policy_record(row: &Row) -> Result<RolePolicyRecord, StoreError> {
+    Ok(RolePolicyRecord {
+        role_name: col(row, 0)?,
         policy_name: col(row, 1)?,
         document: col(row, 2)?,
         updated_at: Timestamp(col(row, 3)?),

@@ -220,6 +220,18 @@ fn acknowledged_writes_survive_a_new_store() {
         document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
         updated_at: Timestamp(8),
     };
+    let role = RoleRecord {
+        role_name: "Deployer".into(),
+        trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        max_session_seconds: 43_200,
+        created_at: Timestamp(9),
+    };
+    let role_policy = RolePolicyRecord {
+        role_name: "Deployer".into(),
+        policy_name: "EncryptOnly".into(),
+        document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        updated_at: Timestamp(10),
+    };
     let access = AccessKeyRecord {
         access_key_id: "KAGIDURABLE".into(),
         user_name: "alice".into(),
@@ -235,6 +247,8 @@ fn acknowledged_writes_survive_a_new_store() {
             .apply(vec![
                 Write::PutAccessKey(access.clone()),
                 Write::PutUserPolicy(policy.clone()),
+                Write::PutRole(role.clone()),
+                Write::PutRolePolicy(role_policy.clone()),
                 Write::PutSetting {
                     name: "account_id".into(),
                     value: "111122223333".into(),
@@ -249,6 +263,9 @@ fn acknowledged_writes_survive_a_new_store() {
     assert_eq!(got.versions[0].wrapped, vec![0xab; 61]);
     assert_eq!(again.access_key("KAGIDURABLE").unwrap().unwrap(), access);
     assert_eq!(again.user_policies("alice").unwrap(), vec![policy]);
+    assert_eq!(again.role("Deployer").unwrap(), Some(role.clone()));
+    assert_eq!(again.list_roles().unwrap(), vec![role]);
+    assert_eq!(again.role_policies("Deployer").unwrap(), vec![role_policy]);
     assert_eq!(
         again.setting("account_id").unwrap().as_deref(),
         Some("111122223333")
@@ -350,6 +367,32 @@ fn migration_2_gives_existing_non_admin_users_a_legacy_policy() {
     assert_eq!(version, migrations::MIGRATIONS.len() as i64);
     // The access keys themselves are untouched.
     assert_eq!(store.list_access_keys().unwrap().len(), 4);
+}
+
+/// Version 3 only adds the (empty) role tables; what version 2 left stays.
+#[test]
+fn migration_3_adds_roles_to_a_version_2_database() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    {
+        let mut old = Client::connect(&url, NoTls).unwrap();
+        migrations::migrate_to(&mut old, 2).unwrap();
+        old.batch_execute(
+            "INSERT INTO user_policies (user_name, policy_name, document, updated_at)
+             VALUES ('alice', 'EncryptOnly', '{}', 5);",
+        )
+        .unwrap();
+    }
+    let store = PostgresStore::connect(&url).unwrap();
+    assert!(store.list_roles().unwrap().is_empty());
+    assert!(store.role_policies("alice").unwrap().is_empty());
+    assert_eq!(store.user_policies("alice").unwrap().len(), 1);
+    let version: i64 = Client::connect(&url, NoTls)
+        .unwrap()
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, migrations::MIGRATIONS.len() as i64);
 }
 
 #[test]

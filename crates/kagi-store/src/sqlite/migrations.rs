@@ -74,6 +74,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
         '{"Version":"2012-10-17","Statement":[{"Sid":"KagiLegacyFullKmsAccess","Effect":"Allow","Action":"kms:*","Resource":"*"}]}',
         MIN(created_at)
     FROM access_keys WHERE admin = 0 GROUP BY user_name;"#,
+    // 3: IAM roles (trust policy and session limit) and their inline identity policies.
+    // No foreign key from a role policy to its role: the store deletes a role's policies
+    // together with the role, in the same transaction. Existing installations have no
+    // roles, so there is nothing to fill in.
+    "CREATE TABLE roles (
+        role_name TEXT PRIMARY KEY,
+        trust_policy TEXT NOT NULL,
+        max_session_seconds INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE role_policies (
+        role_name TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (role_name, policy_name)
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema to the newest version, in one transaction per step.

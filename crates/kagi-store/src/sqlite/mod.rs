@@ -10,8 +10,8 @@ mod migrations;
 mod rows;
 
 use kagi_kms::{
-    AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, Store, StoreError, StoredKey,
-    Timestamp, UserPolicyRecord, Write,
+    AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, RolePolicyRecord, RoleRecord, Store,
+    StoreError, StoredKey, Timestamp, UserPolicyRecord, Write,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -294,6 +294,39 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         found.map(|p| p.map_err(backend)).collect()
     }
+
+    fn role(&self, role_name: &str) -> Result<Option<RoleRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!("{} WHERE role_name = ?1", rows::ROLE_SELECT))
+            .map_err(backend)?;
+        stmt.query_row(params![role_name], rows::role_record)
+            .optional()
+            .map_err(backend)
+    }
+
+    fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!("{} ORDER BY role_name", rows::ROLE_SELECT))
+            .map_err(backend)?;
+        let found = stmt.query_map([], rows::role_record).map_err(backend)?;
+        found.map(|r| r.map_err(backend)).collect()
+    }
+
+    fn role_policies(&self, role_name: &str) -> Result<Vec<RolePolicyRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{} WHERE role_name = ?1 ORDER BY policy_name",
+                rows::ROLE_POLICY_SELECT
+            ))
+            .map_err(backend)?;
+        let found = stmt
+            .query_map(params![role_name], rows::role_policy_record)
+            .map_err(backend)?;
+        found.map(|p| p.map_err(backend)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -358,6 +391,61 @@ mod tests {
         drop(store);
         let reopened = SqliteStore::open(&path).unwrap();
         assert_eq!(reopened.user_policies("alice").unwrap(), vec![policy]);
+    }
+
+    #[test]
+    fn roles_and_role_policies_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        let role = RoleRecord {
+            role_name: "Deployer".into(),
+            trust_policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+            max_session_seconds: 43_200,
+            created_at: Timestamp(42),
+        };
+        let policy = RolePolicyRecord {
+            role_name: "Deployer".into(),
+            policy_name: "EncryptOnly".into(),
+            document: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+            updated_at: Timestamp(43),
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .apply(vec![
+                Write::PutRole(role.clone()),
+                Write::PutRolePolicy(policy.clone()),
+            ])
+            .unwrap();
+        drop(store);
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.role("Deployer").unwrap(), Some(role.clone()));
+        assert_eq!(reopened.list_roles().unwrap(), vec![role]);
+        assert_eq!(reopened.role_policies("Deployer").unwrap(), vec![policy]);
+    }
+
+    /// Version 3 only adds the (empty) role tables; what version 2 left stays.
+    #[test]
+    fn migration_3_adds_roles_to_a_version_2_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations::migrate_to(&mut c, 2).unwrap();
+            c.execute_batch(
+                "INSERT INTO user_policies (user_name, policy_name, document, updated_at)
+                 VALUES ('alice', 'EncryptOnly', '{}', 5);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.list_roles().unwrap().is_empty());
+        assert!(store.role_policies("alice").unwrap().is_empty());
+        assert_eq!(store.user_policies("alice").unwrap().len(), 1);
+        let version: i64 = store
+            .reader()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, migrations::MIGRATIONS.len() as i64);
     }
 
     /// Version 2 gives every user with a non-admin access key the access all users had

@@ -4,7 +4,8 @@ use super::backend;
 use crate::codec::{decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RotationType, StoreError, StoredKey, StoredVersion, Timestamp, UserPolicyRecord, Write,
+    RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey, StoredVersion, Timestamp,
+    UserPolicyRecord, Write,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
@@ -170,6 +171,60 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             )
             .map_err(backend)?;
         }
+        Write::PutRole(r) => {
+            // An existing role keeps its creation time and its policies.
+            conn.prepare_cached(
+                "INSERT INTO roles (role_name, trust_policy, max_session_seconds, created_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (role_name) DO UPDATE SET
+                    trust_policy = excluded.trust_policy,
+                    max_session_seconds = excluded.max_session_seconds",
+            )
+            .map_err(backend)?
+            .execute(params![
+                r.role_name,
+                r.trust_policy,
+                r.max_session_seconds,
+                r.created_at.0
+            ])
+            .map_err(backend)?;
+        }
+        Write::DeleteRole { role_name } => {
+            // The role's policies go with it, in the same transaction.
+            conn.execute(
+                "DELETE FROM role_policies WHERE role_name = ?1",
+                params![role_name],
+            )
+            .map_err(backend)?;
+            conn.execute("DELETE FROM roles WHERE role_name = ?1", params![role_name])
+                .map_err(backend)?;
+        }
+        Write::PutRolePolicy(p) => {
+            conn.prepare_cached(
+                "INSERT INTO role_policies (role_name, policy_name, document, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (role_name, policy_name) DO UPDATE SET
+                    document = excluded.document, updated_at = excluded.updated_at",
+            )
+            .map_err(backend)?
+            .execute(params![
+                p.role_name,
+                p.policy_name,
+                p.document,
+                p.updated_at.0
+            ])
+            .map_err(backend)?;
+        }
+        Write::DeleteRolePolicy {
+            role_name,
+            policy_name,
+        } => {
+            conn.execute(
+                "DELETE FROM role_policies WHERE role_name = ?1 AND policy_name = ?2",
+                params![role_name, policy_name],
+            )
+            .map_err(backend)?;
+        }
         Write::PutSetting { name, value } => {
             conn.execute(
                 "INSERT INTO settings (name, value) VALUES (?1, ?2)
@@ -179,7 +234,7 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             .map_err(backend)?;
         }
         Write::WipeKeys => {
-            // Access keys, user policies and settings stay.
+            // Access keys, user policies, roles, role policies and settings stay.
             conn.execute_batch("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
                 .map_err(backend)?;
         }
@@ -355,6 +410,30 @@ pub const USER_POLICY_SELECT: &str =
 pub fn user_policy_record(r: &Row<'_>) -> rusqlite::Result<UserPolicyRecord> {
     Ok(UserPolicyRecord {
         user_name: r.get(0)?,
+        policy_name: r.get(1)?,
+        document: r.get(2)?,
+        updated_at: Timestamp(r.get(3)?),
+    })
+}
+
+pub const ROLE_SELECT: &str =
+    "SELECT role_name, trust_policy, max_session_seconds, created_at FROM roles";
+
+pub fn role_record(r: &Row<'_>) -> rusqlite::Result<RoleRecord> {
+    Ok(RoleRecord {
+        role_name: r.get(0)?,
+        trust_policy: r.get(1)?,
+        max_session_seconds: r.get(2)?,
+        created_at: Timestamp(r.get(3)?),
+    })
+}
+
+pub const ROLE_POLICY_SELECT: &str =
+    "SELECT role_name, policy_name, document, updated_at FROM role_policies";
+
+pub fn role_policy_record(r: &Row<'_>) -> rusqlite::Result<RolePolicyRecord> {
+    Ok(RolePolicyRecord {
+        role_name: r.get(0)?,
         policy_name: r.get(1)?,
         document: r.get(2)?,
         updated_at: Timestamp(r.get(3)?),
