@@ -18,6 +18,7 @@
 //! they do to an AWS administrator.
 
 use crate::cache::KeyEntry;
+use crate::ops::roles::role_cache_key;
 use crate::{Caller, Kms, KmsError, Principal};
 use std::any::Any;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ use std::sync::Arc;
 pub enum PolicyKind {
     Key,
     Identity,
+    /// A role's trust policy: names principals, may omit `Resource`.
+    Trust,
 }
 
 /// A policy document compiled by a [`PolicyEngine`]; opaque to the domain.
@@ -174,28 +177,47 @@ impl Kms {
         &self,
         principal: &Principal,
     ) -> Result<Arc<[CompiledPolicy]>, KmsError> {
-        if let Some(p) = self.cache.user_policies(&principal.user_name) {
+        match &principal.role {
+            // A role session: the role's policies.
+            Some(role) => self.load_identity_policies(&role_cache_key(role), || {
+                Ok(self
+                    .store
+                    .role_policies(role)?
+                    .into_iter()
+                    .map(|p| p.document)
+                    .collect())
+            }),
+            None => self.load_identity_policies(&principal.user_name, || {
+                Ok(self
+                    .store
+                    .user_policies(&principal.user_name)?
+                    .into_iter()
+                    .map(|p| p.document)
+                    .collect())
+            }),
+        }
+    }
+
+    /// The compiled policies cached under `cache_key`, else `documents()` compiled and
+    /// cached (unless a change raced with the load).
+    pub(crate) fn load_identity_policies(
+        &self,
+        cache_key: &str,
+        documents: impl FnOnce() -> Result<Vec<String>, KmsError>,
+    ) -> Result<Arc<[CompiledPolicy]>, KmsError> {
+        if let Some(p) = self.cache.user_policies(cache_key) {
             return Ok(p);
         }
         let generation = self.cache.generation();
-        let mut compiled = Vec::new();
-        for record in self.store.user_policies(&principal.user_name)? {
-            // Documents were checked when they were put; one that no longer compiles (a
-            // stricter engine) allows nothing rather than failing every call of the user.
-            match self
-                .policies
-                .compile(PolicyKind::Identity, &record.document)
-            {
-                Ok(p) => compiled.push(p),
-                Err(_) => continue,
-            }
-        }
-        let compiled: Arc<[CompiledPolicy]> = compiled.into();
-        self.cache.insert_loaded_user_policies(
-            generation,
-            principal.user_name.clone(),
-            compiled.clone(),
-        );
+        // Documents were checked when they were put; one that no longer compiles (a
+        // stricter engine) allows nothing rather than failing every call of the principal.
+        let compiled: Arc<[CompiledPolicy]> = documents()?
+            .iter()
+            .filter_map(|d| self.policies.compile(PolicyKind::Identity, d).ok())
+            .collect::<Vec<_>>()
+            .into();
+        self.cache
+            .insert_loaded_user_policies(generation, cache_key.to_string(), compiled.clone());
         Ok(compiled)
     }
 

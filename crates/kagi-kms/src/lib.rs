@@ -46,11 +46,15 @@ pub struct Caller {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub account: AccountId,
-    /// `arn:aws:iam::<account>:user/<name>`.
+    /// `arn:aws:iam::<account>:user/<name>`, or for a role session
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
     pub arn: String,
+    /// The user's name; for a role session, the session name.
     pub user_name: String,
     pub access_key_id: String,
     pub admin: bool,
+    /// Set for temporary credentials from AssumeRole: the role whose policies apply.
+    pub role: Option<String>,
 }
 
 const LOCK_STRIPES: usize = 64;

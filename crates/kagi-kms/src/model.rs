@@ -147,3 +147,23 @@ pub struct UserPolicyRecord {
     pub document: String,
     pub updated_at: Timestamp,
 }
+
+/// An IAM role: who may assume it (its trust policy, checked when it was put) and for how
+/// long its sessions may last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub role_name: String,
+    pub trust_policy: String,
+    /// The longest session AssumeRole may grant (IAM's `MaxSessionDuration`), seconds.
+    pub max_session_seconds: u32,
+    pub created_at: Timestamp,
+}
+
+/// An inline identity policy of a role; it applies to the role's sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolePolicyRecord {
+    pub role_name: String,
+    pub policy_name: String,
+    pub document: String,
+    pub updated_at: Timestamp,
+}

@@ -8,8 +8,8 @@
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
-    AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMetadata, StoredKey, StoredVersion,
-    UserPolicyRecord,
+    AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMetadata, RolePolicyRecord, RoleRecord,
+    StoredKey, StoredVersion, UserPolicyRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,19 @@ pub enum Write {
         user_name: String,
         policy_name: String,
     },
+    /// Creates a role or replaces its trust policy and session limit.
+    PutRole(RoleRecord),
+    /// Deletes a role and its inline policies; nothing if it does not exist.
+    DeleteRole {
+        role_name: String,
+    },
+    /// Creates or replaces an inline identity policy of a role.
+    PutRolePolicy(RolePolicyRecord),
+    /// Removes an inline policy of a role; nothing if it does not exist.
+    DeleteRolePolicy {
+        role_name: String,
+        policy_name: String,
+    },
     /// A named setting of the installation (account id, root-key fingerprint ...).
     PutSetting {
         name: String,
@@ -103,4 +116,9 @@ pub trait Store: Send + Sync {
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// The inline identity policies of `user_name`, ordered by policy name.
     fn user_policies(&self, user_name: &str) -> Result<Vec<UserPolicyRecord>, StoreError>;
+    fn role(&self, role_name: &str) -> Result<Option<RoleRecord>, StoreError>;
+    /// Every role, ordered by name.
+    fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError>;
+    /// The inline policies of `role_name`, ordered by policy name.
+    fn role_policies(&self, role_name: &str) -> Result<Vec<RolePolicyRecord>, StoreError>;
 }

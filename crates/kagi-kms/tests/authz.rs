@@ -26,6 +26,7 @@ fn caller(user: &str, admin: bool) -> Caller {
             user_name: user.into(),
             access_key_id: format!("KAGI{}", user.to_uppercase()),
             admin,
+            role: None,
         },
         source_ip: Some("10.1.2.3".into()),
         secure_transport: false,
@@ -430,5 +431,141 @@ fn adding_an_allow_never_removes_access() {
                 "{key:?}/{identity:?} → {more_key:?}/{more_identity:?}"
             );
         }
+    }
+}
+
+mod roles {
+    use super::*;
+    use kagi_kms::ops::roles::SessionCheck;
+
+    const TRUST_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+
+    fn session_caller(w: &World, access_key_id: &str, token: &str) -> Caller {
+        match w.kms.session_credential(access_key_id, token).unwrap() {
+            SessionCheck::Valid(c) => Caller {
+                principal: c.principal.clone(),
+                ..caller("unused", false)
+            },
+            other => panic!("session not valid: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_session_has_its_roles_policies_and_nothing_else() {
+        let w = World::new();
+        let key = w.key(None);
+        w.kms.put_role("app", TRUST_ACCOUNT, None).unwrap();
+        w.kms
+            .put_role_policy(
+                "app",
+                "enc",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#,
+            )
+            .unwrap();
+        let arn = format!("arn:aws:iam::{ACCOUNT}:role/app");
+        let s = w
+            .kms
+            .assume_role(&w.admin, &arn, "job-7", Some(900))
+            .unwrap();
+        assert!(s.access_key_id.starts_with("ASIA"));
+        assert_eq!(
+            s.arn,
+            format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/job-7")
+        );
+        let c = session_caller(&w, &s.access_key_id, &s.session_token);
+        assert_eq!(c.principal.role.as_deref(), Some("app"));
+        w.encrypt(&c, &key, &[]).unwrap();
+        assert_eq!(code(w.kms.describe_key(&c, &key)), ACCESS_DENIED);
+        // The token is bound to its access key id.
+        assert!(matches!(
+            w.kms
+                .session_credential("ASIAOTHERACCESSKEY00", &s.session_token)
+                .unwrap(),
+            SessionCheck::Invalid
+        ));
+        // Policy changes apply to live sessions at once; deleting the role ends them.
+        w.kms.delete_role_policy("app", "enc").unwrap();
+        assert_eq!(code(w.encrypt(&c, &key, &[])), ACCESS_DENIED);
+        w.kms.delete_role("app").unwrap();
+        assert!(matches!(
+            w.kms
+                .session_credential(&s.access_key_id, &s.session_token)
+                .unwrap(),
+            SessionCheck::Invalid
+        ));
+    }
+
+    #[test]
+    fn trust_policies_and_durations_are_enforced() {
+        let w = World::new();
+        let trust_bob = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"sts:AssumeRole"}]}"#;
+        w.kms.put_role("ops", trust_bob, Some(7200)).unwrap();
+        let arn = format!("arn:aws:iam::{ACCOUNT}:role/ops");
+        // Not trusted: the admin is not bob and the account is not named.
+        assert_eq!(
+            code(w.kms.assume_role(&w.admin, &arn, "s1", None)),
+            ACCESS_DENIED
+        );
+        let bob = caller("bob", false);
+        w.kms.assume_role(&bob, &arn, "s1", Some(7200)).unwrap();
+        assert_eq!(
+            code(w.kms.assume_role(&bob, &arn, "s1", Some(7201))),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(w.kms.assume_role(&bob, &arn, "s1", Some(899))),
+            "ValidationException"
+        );
+        // Trusting the account delegates to identity policies: alice needs sts:AssumeRole.
+        w.kms.put_role("open", TRUST_ACCOUNT, None).unwrap();
+        let open = format!("arn:aws:iam::{ACCOUNT}:role/open");
+        assert_eq!(
+            code(w.kms.assume_role(&w.alice, &open, "s1", None)),
+            ACCESS_DENIED
+        );
+        w.allow_alice(
+            "assume",
+            &format!(r#"{{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"{open}"}}"#),
+        );
+        w.kms.assume_role(&w.alice, &open, "s1", None).unwrap();
+        // A trust policy must name principals.
+        assert_eq!(
+            code(w.kms.put_role(
+                "bad",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}"#,
+                None
+            )),
+            MALFORMED
+        );
+    }
+
+    #[test]
+    fn sessions_expire() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+        let kms = Kms::new(
+            AccountId::parse(ACCOUNT).unwrap(),
+            RootKey::from_secret(&SecretBytes::new(vec![7; 32])).unwrap(),
+            Arc::new(MemoryStore::new()),
+            clock.clone(),
+            Arc::new(DeterministicRng::dangerous_for_tests_only(5)),
+            Arc::new(kagi_policy::PolicyEngine),
+        );
+        kms.put_role("app", TRUST_ACCOUNT, None).unwrap();
+        let arn = format!("arn:aws:iam::{ACCOUNT}:role/app");
+        let s = kms
+            .assume_role(&caller("root-admin", true), &arn, "s1", Some(900))
+            .unwrap();
+        clock.advance_millis(899_999);
+        assert!(matches!(
+            kms.session_credential(&s.access_key_id, &s.session_token)
+                .unwrap(),
+            SessionCheck::Valid(_)
+        ));
+        clock.advance_millis(1);
+        assert!(matches!(
+            kms.session_credential(&s.access_key_id, &s.session_token)
+                .unwrap(),
+            SessionCheck::Expired
+        ));
     }
 }

@@ -53,6 +53,7 @@ fn caller(region: &str) -> Caller {
             user_name: "alice".into(),
             access_key_id: "KAGITESTACCESSKEY1".into(),
             admin: false,
+            role: None,
         },
         source_ip: None,
         secure_transport: false,

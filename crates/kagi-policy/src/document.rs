@@ -28,6 +28,9 @@ pub enum PolicyKind {
     Resource,
     /// Attached to an identity: statements apply to that identity and must not name one.
     Identity,
+    /// A role's trust policy: a resource policy of the role itself, so statements name
+    /// principals and may omit `Resource` (it is the role).
+    Trust,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +223,7 @@ fn parse_statement(value: &Value, kind: PolicyKind) -> Result<Statement, Problem
         }
     };
     let principal = match pair(object, "Principal", "NotPrincipal")? {
-        None if kind == PolicyKind::Resource => return Err(Problem::MissingPrincipal),
+        None if kind != PolicyKind::Identity => return Err(Problem::MissingPrincipal),
         Some(_) if kind == PolicyKind::Identity => return Err(Problem::PrincipalInIdentityPolicy),
         None => None,
         Some((name, value, negated)) => {
@@ -233,7 +236,14 @@ fn parse_statement(value: &Value, kind: PolicyKind) -> Result<Statement, Problem
         }
     };
     let action = required_clause(object, "Action", "NotAction", check_action)?;
-    let resource = required_clause(object, "Resource", "NotResource", check_resource)?;
+    let resource = if kind == PolicyKind::Trust
+        && !object.contains_key("Resource")
+        && !object.contains_key("NotResource")
+    {
+        Clause::Is(vec!["*".to_string()])
+    } else {
+        required_clause(object, "Resource", "NotResource", check_resource)?
+    };
     let conditions = match object.get("Condition") {
         None => Vec::new(),
         Some(value) => condition::parse_block(value)?,

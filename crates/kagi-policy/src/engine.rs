@@ -16,6 +16,7 @@ impl Port for PolicyEngine {
         let policy = match kind {
             Kind::Key => Policy::parse_key_policy(document),
             Kind::Identity => Policy::parse(document, PolicyKind::Identity),
+            Kind::Trust => Policy::parse(document, PolicyKind::Trust),
         }
         .map_err(|e| e.to_string())?;
         Ok(CompiledPolicy::new(policy))

@@ -1,5 +1,6 @@
 //! The client side of Kagi's administration and audit APIs (`KagiAdmin.*`, `KagiAudit.*`),
-//! used by `kagi admin`, `kagi audit` and by tests: one SigV4-signed (service `kagi`) JSON request per call over plain HTTP/1.1.
+//! used by `kagi admin`, `kagi audit` and by tests: one SigV4-signed (service `kagi`) JSON
+//! request per call over plain HTTP/1.1; and a minimal STS query-protocol call for tests.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -61,24 +62,78 @@ impl AdminClient {
         .await
     }
 
+    /// Calls an STS action (query protocol, SigV4 service `sts`) with form `params`;
+    /// returns the HTTP status and the XML answer as text.
+    pub async fn call_sts(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<(u16, String), AdminClientError> {
+        let mut body = format!("Action={action}&Version=2011-06-15");
+        for (k, v) in params {
+            body.push('&');
+            body.push_str(k);
+            body.push('=');
+            body.push_str(&form_encode(v));
+        }
+        let (status, bytes) = self
+            .exchange(
+                &[("content-type", "application/x-www-form-urlencoded")],
+                "sts",
+                body.into_bytes(),
+            )
+            .await?;
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
     async fn send(
         &self,
         target: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, AdminClientError> {
+        let body = serde_json::to_vec(&body).map_err(|_| AdminClientError::NotJson)?;
+        let (status, bytes) = self
+            .exchange(
+                &[
+                    ("content-type", "application/x-amz-json-1.1"),
+                    ("x-amz-target", target),
+                ],
+                "kagi",
+                body,
+            )
+            .await?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| AdminClientError::NotJson)?;
+        if !(200..300).contains(&status) {
+            return Err(AdminClientError::Api {
+                code: value["__type"].as_str().unwrap_or("error").to_string(),
+                message: value["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// One signed POST to `/`: the status and the body of the answer.
+    async fn exchange(
+        &self,
+        headers: &[(&str, &str)],
+        service: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Bytes), AdminClientError> {
         let bad_endpoint = || AdminClientError::Endpoint(self.endpoint.clone());
         let uri: http::Uri = self.endpoint.parse().map_err(|_| bad_endpoint())?;
         if uri.scheme_str() != Some("http") {
             return Err(bad_endpoint());
         }
         let authority = uri.authority().ok_or_else(bad_endpoint)?.clone();
-        let body = serde_json::to_vec(&body).map_err(|_| AdminClientError::NotJson)?;
-        let req = http::Request::builder()
+        let mut builder = http::Request::builder()
             .method("POST")
             .uri("/")
-            .header("host", authority.as_str())
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", target)
+            .header("host", authority.as_str());
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let req = builder
             .body(())
             .map_err(|e| AdminClientError::Http(e.to_string()))?;
         let (mut parts, ()) = req.into_parts();
@@ -87,7 +142,7 @@ impl AdminClient {
             &body,
             &self.credentials,
             &self.region,
-            "kagi",
+            service,
             SystemTime::now(),
         )?;
         let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
@@ -104,16 +159,21 @@ impl AdminClient {
                 .map_err(http)?;
         tokio::spawn(conn);
         let resp = sender.send_request(req).await.map_err(http)?;
-        let status = resp.status();
+        let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.map_err(http)?.to_bytes();
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|_| AdminClientError::NotJson)?;
-        if !status.is_success() {
-            return Err(AdminClientError::Api {
-                code: value["__type"].as_str().unwrap_or("error").to_string(),
-                message: value["message"].as_str().unwrap_or("").to_string(),
-            });
-        }
-        Ok(value)
+        Ok((status, bytes))
     }
+}
+
+/// Percent-encodes a form value (everything but unreserved characters).
+fn form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -293,6 +293,14 @@ pub fn aws_name(op: Operation) -> &'static str {
         AdminPutUserPolicy => "PutUserPolicy",
         AdminListUserPolicies => "ListUserPolicies",
         AdminDeleteUserPolicy => "DeleteUserPolicy",
+        AdminPutRole => "PutRole",
+        AdminDeleteRole => "DeleteRole",
+        AdminListRoles => "ListRoles",
+        AdminPutRolePolicy => "PutRolePolicy",
+        AdminListRolePolicies => "ListRolePolicies",
+        AdminDeleteRolePolicy => "DeleteRolePolicy",
+        StsAssumeRole => "AssumeRole",
+        StsGetCallerIdentity => "GetCallerIdentity",
         GetKeyPolicy => "GetKeyPolicy",
         PutKeyPolicy => "PutKeyPolicy",
         ListKeyPolicies => "ListKeyPolicies",
@@ -318,6 +326,9 @@ pub fn read_only(op: Operation) -> bool {
         | ListKeyRotations
         | AdminListAccessKeys
         | AdminListUserPolicies
+        | AdminListRoles
+        | AdminListRolePolicies
+        | StsGetCallerIdentity
         | GetKeyPolicy
         | ListKeyPolicies
         | GetKeyLastUsage
@@ -351,7 +362,13 @@ pub fn read_only(op: Operation) -> bool {
         | AdminDeleteAccessKey
         | AdminPutUserPolicy
         | AdminDeleteUserPolicy
-        | PutKeyPolicy => false,
+        | PutKeyPolicy
+        | AdminPutRole
+        | AdminDeleteRole
+        | AdminPutRolePolicy
+        | AdminDeleteRolePolicy => false,
+        // AWS records AssumeRole as read-only: it changes no resource.
+        StsAssumeRole => true,
     }
 }
 
@@ -593,6 +610,28 @@ const PUT_USER_POLICY: &[Field] = &[
 ];
 const USER_ONLY: &[Field] = &[USER_NAME];
 const DELETE_USER_POLICY: &[Field] = &[USER_NAME, POLICY_NAME];
+const ROLE_NAME: Field = field("RoleName", "roleName", Kind::Str);
+const PUT_ROLE: &[Field] = &[
+    ROLE_NAME,
+    field(
+        "AssumeRolePolicyDocument",
+        "assumeRolePolicyDocument",
+        Kind::Str,
+    ),
+    field("MaxSessionDuration", "maxSessionDuration", Kind::Num),
+];
+const ROLE_ONLY: &[Field] = &[ROLE_NAME];
+const PUT_ROLE_POLICY: &[Field] = &[
+    ROLE_NAME,
+    POLICY_NAME,
+    field("PolicyDocument", "policyDocument", Kind::Str),
+];
+const DELETE_ROLE_POLICY: &[Field] = &[ROLE_NAME, POLICY_NAME];
+const ASSUME_ROLE: &[Field] = &[
+    field("RoleArn", "roleArn", Kind::Str),
+    field("RoleSessionName", "roleSessionName", Kind::Str),
+    field("DurationSeconds", "durationSeconds", Kind::Num),
+];
 
 /// The request members recorded for `op`. Grant tokens are deliberately absent: they
 /// are bearer credentials for grants.
@@ -627,6 +666,12 @@ fn request_fields(op: Operation) -> &'static [Field] {
         AdminPutUserPolicy => PUT_USER_POLICY,
         AdminListUserPolicies => USER_ONLY,
         AdminDeleteUserPolicy => DELETE_USER_POLICY,
+        AdminPutRole => PUT_ROLE,
+        AdminDeleteRole | AdminListRolePolicies => ROLE_ONLY,
+        AdminListRoles | StsGetCallerIdentity => NOTHING,
+        AdminPutRolePolicy => PUT_ROLE_POLICY,
+        AdminDeleteRolePolicy => DELETE_ROLE_POLICY,
+        StsAssumeRole => ASSUME_ROLE,
         LookupEvents => LOOKUP_EVENTS,
         AuditGetCheckpoint => NOTHING,
         AuditGetInclusionProof => INCLUSION_PROOF,
@@ -734,6 +779,16 @@ fn response_record(op: Operation) -> ResponseRecord {
         | AdminPutUserPolicy
         | AdminListUserPolicies
         | AdminDeleteUserPolicy
+        | AdminPutRole
+        | AdminDeleteRole
+        | AdminListRoles
+        | AdminPutRolePolicy
+        | AdminListRolePolicies
+        | AdminDeleteRolePolicy
+        // Nothing of the issued credentials is recorded (AWS records the access key id
+        // and session token; Kagi keeps bearer material out of the trail).
+        | StsAssumeRole
+        | StsGetCallerIdentity
         | GetKeyPolicy
         | PutKeyPolicy
         | ListKeyPolicies

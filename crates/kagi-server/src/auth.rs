@@ -3,11 +3,15 @@
 //!
 //! Signing keys are cached per access key, date, region and service. The caller's access
 //! key is looked up (cached in the domain) before the signing key, so a disabled or deleted
-//! access key stops working at once even though its signing keys remain cached.
+//! access key stops working at once even though its signing keys remain cached. Temporary
+//! credentials (AssumeRole) carry `X-Amz-Security-Token`: the token is the sealed session,
+//! checked by the domain (issued by this installation for this access key id, unexpired,
+//! role still there).
 
 use crate::error::ApiError;
 use crate::{Operation, Server};
 use http::request::Parts;
+use kagi_kms::ops::roles::SessionCheck;
 use kagi_kms::{Caller, Region};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -35,10 +39,22 @@ pub fn authenticate(
             secure_transport: false,
         });
     }
-    let credential = server
-        .kms
-        .credential(access_key_id)?
-        .ok_or(ApiError::UnrecognizedClient)?;
+    let credential = match parts
+        .headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+    {
+        // Temporary credentials from AssumeRole: the token is the session.
+        Some(token) => match server.kms.session_credential(access_key_id, token)? {
+            SessionCheck::Valid(c) => c,
+            SessionCheck::Invalid => return Err(ApiError::UnrecognizedClient),
+            SessionCheck::Expired => return Err(ApiError::ExpiredToken),
+        },
+        None => server
+            .kms
+            .credential(access_key_id)?
+            .ok_or(ApiError::UnrecognizedClient)?,
+    };
     let key = server.signing_keys.get_or_derive(
         access_key_id,
         signed.date(),

@@ -13,9 +13,12 @@ pub enum ApiError {
     Kms(#[from] KmsError),
     #[error(transparent)]
     Signature(#[from] SigV4Error),
-    /// The access key id is unknown or inactive.
+    /// The access key id is unknown or inactive, or a session token is not one Kagi issued.
     #[error("The security token included in the request is invalid.")]
     UnrecognizedClient,
+    /// Temporary credentials past their expiration.
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
     /// The credential scope names another service.
     #[error("Credential should be scoped to correct service: '{expected}'.")]
     WrongService { expected: &'static str },
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::Kms(e) => e.aws_code(),
             ApiError::Signature(e) => e.aws_error_code(),
             ApiError::UnrecognizedClient => "UnrecognizedClientException",
+            ApiError::ExpiredToken => "ExpiredTokenException",
             ApiError::WrongService { .. } | ApiError::InvalidRegion => "InvalidSignatureException",
             ApiError::UnknownOperation { .. } => "UnknownOperationException",
             ApiError::Serialization { .. } => "SerializationException",
@@ -102,6 +106,42 @@ impl ApiError {
             ),
             other => other.to_string(),
         }
+    }
+
+    /// The error code and HTTP status of the AWS query protocol (STS): its own names for
+    /// the common errors, otherwise the exception name without `Exception`.
+    pub fn query_code_and_status(&self) -> (&'static str, u16) {
+        match self.aws_code() {
+            "AccessDeniedException" => ("AccessDenied", 403),
+            "ValidationException" | "SerializationException" => ("ValidationError", 400),
+            "MalformedPolicyDocumentException" => ("MalformedPolicyDocument", 400),
+            "UnrecognizedClientException" => ("InvalidClientTokenId", 403),
+            "InvalidSignatureException" => ("SignatureDoesNotMatch", 403),
+            "ExpiredTokenException" => ("ExpiredToken", 400),
+            "MissingAuthenticationTokenException" => ("MissingAuthenticationToken", 403),
+            "IncompleteSignatureException" => ("IncompleteSignature", 400),
+            "UnknownOperationException" => ("InvalidAction", 400),
+            "NotFoundException" => ("NoSuchEntity", 404),
+            "KMSInternalException" => ("InternalFailure", 500),
+            other => (
+                other.strip_suffix("Exception").unwrap_or(other),
+                self.status(),
+            ),
+        }
+    }
+
+    /// Renders the query protocol's XML error body.
+    pub fn xml_body(&self, request_id: &str) -> Vec<u8> {
+        use crate::ops::sts::{xml_escape, STS_NAMESPACE};
+        let (code, status) = self.query_code_and_status();
+        let kind = if status >= 500 { "Receiver" } else { "Sender" };
+        format!(
+            "<ErrorResponse xmlns=\"{STS_NAMESPACE}\"><Error><Type>{kind}</Type><Code>{code}</Code>\
+             <Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+            xml_escape(&self.client_message(request_id)),
+            xml_escape(request_id)
+        )
+        .into_bytes()
     }
 
     /// Renders the JSON error body.

@@ -132,6 +132,8 @@ struct CallFacts {
     region: Option<String>,
     body: Arc<Zeroizing<Vec<u8>>>,
     resources: Vec<String>,
+    /// The `Action` of a query-protocol (STS) request: its response is XML.
+    query_action: Option<String>,
 }
 
 /// Longest `User-Agent` recorded (CloudTrail truncates long agents too).
@@ -221,7 +223,7 @@ impl Server {
     ) -> Result<Response<Body>, Infallible> {
         let request_id = self.request_ids.next_id();
         if let Some(probe) = self.probe(&req).await {
-            return Ok(response(probe, &request_id));
+            return Ok(response(probe, &request_id, None));
         }
         let received = self.auth_clock.now();
         let user_agent: String = req
@@ -237,7 +239,7 @@ impl Server {
         let event = self.event(&facts, &result, &request_id, peer, &user_agent, received);
         let resp = match self.record(&event).await {
             Ok(recorded) => {
-                let mut resp = response(result, &request_id);
+                let mut resp = response(result, &request_id, facts.query_action.as_deref());
                 let headers = resp.headers_mut();
                 if let Ok(v) = http::HeaderValue::from_str(&event.event_id) {
                     headers.insert("x-kagi-audit-event-id", v);
@@ -250,7 +252,11 @@ impl Server {
             }
             Err(e) => {
                 tracing::error!(request_id, error = %e, "audit event not written; response withheld");
-                response(Err(ApiError::AuditUnavailable), &request_id)
+                response(
+                    Err(ApiError::AuditUnavailable),
+                    &request_id,
+                    facts.query_action.as_deref(),
+                )
             }
         };
         Ok(resp)
@@ -360,7 +366,19 @@ impl Server {
             }
         }
         let (parts, body) = req.into_parts();
-        let body = Arc::new(self.read_body(&parts, body).await?);
+        // The body as signed; `body` below is what the operation and the audit read.
+        let signed_body = self.read_body(&parts, body).await?;
+        let body = if facts.target.is_none() && is_form(&parts.headers) {
+            // The AWS query protocol (STS): form parameters become the JSON object the
+            // handlers and the audit allow-lists read; the answer will be XML.
+            let (action, json) = wire::form_to_json(&signed_body)?;
+            facts.operation = Operation::from_query_action(&action);
+            facts.target = Some(action.chars().take(128).collect());
+            facts.query_action = facts.target.clone();
+            Arc::new(Zeroizing::new(json))
+        } else {
+            Arc::new(signed_body.clone())
+        };
         facts.body = body.clone();
         let op = facts.operation;
         // Fail closed: nothing runs while events cannot be written. Checked after the body
@@ -369,7 +387,7 @@ impl Server {
         if !self.audit.is_healthy() {
             return Err(ApiError::AuditUnavailable);
         }
-        let caller = auth::authenticate(self, &parts, &body, op, peer)?;
+        let caller = auth::authenticate(self, &parts, &signed_body, op, peer)?;
         facts.region = Some(caller.region.to_string());
         facts.principal = Some(caller.principal.clone());
         let op = op.ok_or_else(|| ApiError::UnknownOperation {
@@ -447,8 +465,24 @@ fn run_operation(
     (result, resources)
 }
 
-/// The HTTP response of a result.
-fn response(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response<Body> {
+/// Whether a request carries a form-encoded body (the AWS query protocol).
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The HTTP response of a result; XML in the query protocol's envelope when the request
+/// was a query-protocol `action`, AWS JSON otherwise.
+fn response(
+    result: Result<Vec<u8>, ApiError>,
+    request_id: &str,
+    query_action: Option<&str>,
+) -> Response<Body> {
+    if let Some(action) = query_action {
+        return xml_response(result, request_id, action);
+    }
     let (status, body) = match result {
         Ok(body) => (StatusCode::OK, body),
         Err(e) => {
@@ -471,6 +505,54 @@ fn response(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response<Bod
     headers.insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// A query-protocol response: `<{action}Response>` around the result fragment, or the
+/// XML error.
+fn xml_response(
+    result: Result<Vec<u8>, ApiError>,
+    request_id: &str,
+    action: &str,
+) -> Response<Body> {
+    use ops::sts::{xml_escape, STS_NAMESPACE};
+    let (status, body) = match result {
+        Ok(fragment) => {
+            let action = xml_escape(action);
+            let mut body = format!("<{action}Response xmlns=\"{STS_NAMESPACE}\"><{action}Result>")
+                .into_bytes();
+            body.extend_from_slice(&fragment);
+            body.extend_from_slice(
+                format!(
+                    "</{action}Result><ResponseMetadata><RequestId>{}</RequestId>\
+                     </ResponseMetadata></{action}Response>",
+                    xml_escape(request_id)
+                )
+                .as_bytes(),
+            );
+            (StatusCode::OK, body)
+        }
+        Err(e) => {
+            if let ApiError::Kms(kagi_kms::KmsError::Internal(inner)) = &e {
+                tracing::error!(request_id, error = %inner, "internal error");
+            }
+            let (_, status) = e.query_code_and_status();
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                e.xml_body(request_id),
+            )
+        }
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/xml"),
     );
     if let Ok(v) = http::HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", v);

@@ -36,6 +36,14 @@ pub enum Operation {
     AdminPutUserPolicy,
     AdminListUserPolicies,
     AdminDeleteUserPolicy,
+    AdminPutRole,
+    AdminDeleteRole,
+    AdminListRoles,
+    AdminPutRolePolicy,
+    AdminListRolePolicies,
+    AdminDeleteRolePolicy,
+    StsAssumeRole,
+    StsGetCallerIdentity,
     GetKeyPolicy,
     PutKeyPolicy,
     ListKeyPolicies,
@@ -92,6 +100,14 @@ impl Operation {
         Operation::AdminPutUserPolicy,
         Operation::AdminListUserPolicies,
         Operation::AdminDeleteUserPolicy,
+        Operation::AdminPutRole,
+        Operation::AdminDeleteRole,
+        Operation::AdminListRoles,
+        Operation::AdminPutRolePolicy,
+        Operation::AdminListRolePolicies,
+        Operation::AdminDeleteRolePolicy,
+        Operation::StsAssumeRole,
+        Operation::StsGetCallerIdentity,
         Operation::GetKeyPolicy,
         Operation::PutKeyPolicy,
         Operation::ListKeyPolicies,
@@ -160,8 +176,31 @@ impl Operation {
             "PutUserPolicy" => AdminPutUserPolicy,
             "ListUserPolicies" => AdminListUserPolicies,
             "DeleteUserPolicy" => AdminDeleteUserPolicy,
+            "PutRole" => AdminPutRole,
+            "DeleteRole" => AdminDeleteRole,
+            "ListRoles" => AdminListRoles,
+            "PutRolePolicy" => AdminPutRolePolicy,
+            "ListRolePolicies" => AdminListRolePolicies,
+            "DeleteRolePolicy" => AdminDeleteRolePolicy,
             _ => return None,
         })
+    }
+
+    /// The STS operation a query-protocol `Action` names (form-encoded POST, no target).
+    pub fn from_query_action(action: &str) -> Option<Self> {
+        match action {
+            "AssumeRole" => Some(Operation::StsAssumeRole),
+            "GetCallerIdentity" => Some(Operation::StsGetCallerIdentity),
+            _ => None,
+        }
+    }
+
+    /// STS, served with the AWS query protocol (form-encoded requests, XML responses).
+    pub fn is_sts(self) -> bool {
+        matches!(
+            self,
+            Operation::StsAssumeRole | Operation::StsGetCallerIdentity
+        )
     }
 
     /// Whether the operation may wait on the store (a durable write, or a read that is not
@@ -183,6 +222,7 @@ impl Operation {
                 | ListKeyRotations
                 | GetKeyPolicy
                 | ListKeyPolicies
+                | StsGetCallerIdentity
         )
     }
 
@@ -190,6 +230,8 @@ impl Operation {
     pub fn signing_service(self) -> &'static str {
         if self.is_admin() || self.is_audit() {
             "kagi"
+        } else if self.is_sts() {
+            "sts"
         } else if self == Operation::LookupEvents {
             "cloudtrail"
         } else {
@@ -226,6 +268,7 @@ impl Operation {
     pub fn event_source(self) -> &'static str {
         match self {
             Operation::LookupEvents => "cloudtrail.amazonaws.com",
+            Operation::StsAssumeRole | Operation::StsGetCallerIdentity => "sts.amazonaws.com",
             _ => kagi_audit::event::KMS_EVENT_SOURCE,
         }
     }
@@ -241,6 +284,12 @@ impl Operation {
                 | AdminPutUserPolicy
                 | AdminListUserPolicies
                 | AdminDeleteUserPolicy
+                | AdminPutRole
+                | AdminDeleteRole
+                | AdminListRoles
+                | AdminPutRolePolicy
+                | AdminListRolePolicies
+                | AdminDeleteRolePolicy
         )
     }
 }
@@ -288,6 +337,14 @@ mod tests {
                 | Operation::AdminPutUserPolicy
                 | Operation::AdminListUserPolicies
                 | Operation::AdminDeleteUserPolicy
+                | Operation::AdminPutRole
+                | Operation::AdminDeleteRole
+                | Operation::AdminListRoles
+                | Operation::AdminPutRolePolicy
+                | Operation::AdminListRolePolicies
+                | Operation::AdminDeleteRolePolicy
+                | Operation::StsAssumeRole
+                | Operation::StsGetCallerIdentity
                 | Operation::GetKeyPolicy
                 | Operation::PutKeyPolicy
                 | Operation::ListKeyPolicies
@@ -302,7 +359,7 @@ mod tests {
         assert!(Operation::ALL.iter().all(|op| listed(*op)));
         let mut seen = Operation::ALL.to_vec();
         seen.dedup();
-        assert_eq!(seen.len(), 42);
+        assert_eq!(seen.len(), 50);
     }
 
     #[test]

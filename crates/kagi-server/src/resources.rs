@@ -36,6 +36,14 @@ pub fn named_in_request(kms: &Kms, caller: &Caller, op: Operation, body: &[u8]) 
             | AdminPutUserPolicy
             | AdminListUserPolicies
             | AdminDeleteUserPolicy
+            | AdminPutRole
+            | AdminDeleteRole
+            | AdminListRoles
+            | AdminPutRolePolicy
+            | AdminListRolePolicies
+            | AdminDeleteRolePolicy
+            | StsAssumeRole
+            | StsGetCallerIdentity
             | LookupEvents
             | AuditGetCheckpoint
             | AuditGetInclusionProof

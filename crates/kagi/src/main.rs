@@ -134,6 +134,46 @@ enum AdminAction {
         #[arg(long)]
         policy_name: String,
     },
+    /// Create a role (or replace its trust policy): who may assume it with STS AssumeRole.
+    PutRole {
+        #[arg(long)]
+        role: String,
+        /// The trust policy JSON, or `file://<path>`.
+        #[arg(long)]
+        trust_policy: String,
+        /// Longest session AssumeRole may grant, seconds (3600–43200; default 3600).
+        #[arg(long)]
+        max_session_duration: Option<u32>,
+    },
+    /// List roles.
+    ListRoles,
+    /// Delete a role and its policies; its sessions stop working.
+    DeleteRole {
+        #[arg(long)]
+        role: String,
+    },
+    /// Create or replace an inline identity policy of a role (applies to its sessions).
+    PutRolePolicy {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        policy_name: String,
+        /// The policy JSON, or `file://<path>`.
+        #[arg(long)]
+        policy_document: String,
+    },
+    /// Show a role's inline identity policies.
+    ListRolePolicies {
+        #[arg(long)]
+        role: String,
+    },
+    /// Delete an inline identity policy of a role.
+    DeleteRolePolicy {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        policy_name: String,
+    },
 }
 
 /// A document argument: inline JSON, or `file://<path>` as the AWS CLI reads it.
@@ -295,6 +335,39 @@ async fn admin(args: AdminArgs) -> Result<()> {
         AdminAction::DeleteUserPolicy { user, policy_name } => (
             "DeleteUserPolicy",
             serde_json::json!({"UserName": user, "PolicyName": policy_name}),
+        ),
+        AdminAction::PutRole {
+            role,
+            trust_policy,
+            max_session_duration,
+        } => (
+            "PutRole",
+            serde_json::json!({
+                "RoleName": role,
+                "AssumeRolePolicyDocument": document_argument(trust_policy)?,
+                "MaxSessionDuration": max_session_duration,
+            }),
+        ),
+        AdminAction::ListRoles => ("ListRoles", serde_json::json!({})),
+        AdminAction::DeleteRole { role } => ("DeleteRole", serde_json::json!({"RoleName": role})),
+        AdminAction::PutRolePolicy {
+            role,
+            policy_name,
+            policy_document,
+        } => (
+            "PutRolePolicy",
+            serde_json::json!({
+                "RoleName": role,
+                "PolicyName": policy_name,
+                "PolicyDocument": document_argument(policy_document)?,
+            }),
+        ),
+        AdminAction::ListRolePolicies { role } => {
+            ("ListRolePolicies", serde_json::json!({"RoleName": role}))
+        }
+        AdminAction::DeleteRolePolicy { role, policy_name } => (
+            "DeleteRolePolicy",
+            serde_json::json!({"RoleName": role, "PolicyName": policy_name}),
         ),
     };
     let answer = client.call(op, body).await?;

@@ -8,8 +8,9 @@ use crate::{Kms, KmsError, Principal, Write};
 use kagi_crypto::SecretBytes;
 use std::sync::Arc;
 
-const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+pub(crate) const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+pub(crate) const SECRET_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn access_key_context(access_key_id: &str) -> Vec<u8> {
     format!("kagi/access-key/v1\0{access_key_id}").into_bytes()
@@ -41,7 +42,11 @@ pub struct NewAccessKey {
 }
 
 impl Kms {
-    fn random_string(&self, alphabet: &[u8], len: usize) -> Result<SecretBytes, KmsError> {
+    pub(crate) fn random_string(
+        &self,
+        alphabet: &[u8],
+        len: usize,
+    ) -> Result<SecretBytes, KmsError> {
         let mut raw = SecretBytes::new(vec![0u8; len]).into_exposed();
         self.rng.fill(&mut raw).map_err(KmsError::crypto)?;
         // 256 is a multiple of both alphabet sizes (32, 64): no modulo bias.
@@ -121,6 +126,7 @@ impl Kms {
             user_name: user_name.to_string(),
             access_key_id: access_key_id.to_string(),
             admin,
+            role: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod encrypt;
 pub mod key_policy;
 pub mod keys;
 pub mod maintenance;
+pub mod roles;
 pub mod rotation;
 pub mod tags;
 pub mod users;

@@ -10,7 +10,7 @@ use crate::{Kms, KmsError, Write};
 pub const MAX_USER_POLICY_CHARS: usize = 10_240;
 
 /// IAM's policy-name rules: 1–128 characters of `[\w+=,.@-]`.
-fn check_policy_name(name: &str) -> Result<(), KmsError> {
+pub(crate) fn check_policy_name(name: &str) -> Result<(), KmsError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name
@@ -27,6 +27,21 @@ fn check_policy_name(name: &str) -> Result<(), KmsError> {
     }
 }
 
+/// An inline identity policy document: IAM's size limit, then the engine's grammar.
+pub(crate) fn check_identity_document(kms: &Kms, document: &str) -> Result<(), KmsError> {
+    if document.is_empty() || document.chars().count() > MAX_USER_POLICY_CHARS {
+        return Err(super::constraint(
+            "policyDocument",
+            "<policy document>",
+            &format!("have length between 1 and {MAX_USER_POLICY_CHARS}"),
+        ));
+    }
+    kms.policies
+        .compile(PolicyKind::Identity, document)
+        .map_err(|message| KmsError::MalformedPolicyDocument { message })?;
+    Ok(())
+}
+
 impl Kms {
     /// Creates or replaces a user's inline policy; it applies to the user's next request.
     pub fn put_user_policy(
@@ -37,16 +52,7 @@ impl Kms {
     ) -> Result<(), KmsError> {
         super::access_keys::check_user_name(user_name)?;
         check_policy_name(policy_name)?;
-        if document.is_empty() || document.chars().count() > MAX_USER_POLICY_CHARS {
-            return Err(super::constraint(
-                "policyDocument",
-                "<policy document>",
-                &format!("have length between 1 and {MAX_USER_POLICY_CHARS}"),
-            ));
-        }
-        self.policies
-            .compile(PolicyKind::Identity, document)
-            .map_err(|message| KmsError::MalformedPolicyDocument { message })?;
+        check_identity_document(self, document)?;
         self.store
             .apply(vec![Write::PutUserPolicy(UserPolicyRecord {
                 user_name: user_name.to_string(),

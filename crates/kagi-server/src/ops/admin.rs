@@ -163,3 +163,113 @@ pub fn delete_user_policy(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec
     )?;
     empty()
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleInput {
+    role_name: Option<String>,
+    assume_role_policy_document: Option<String>,
+    max_session_duration: Option<u32>,
+    policy_name: Option<String>,
+    policy_document: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleDto {
+    role_name: String,
+    arn: String,
+    assume_role_policy_document: String,
+    max_session_duration: u32,
+    create_date: f64,
+}
+
+fn role_dto(kms: &Kms, r: kagi_kms::RoleRecord) -> RoleDto {
+    RoleDto {
+        arn: kms.role_arn(&r.role_name),
+        role_name: r.role_name,
+        assume_role_policy_document: r.trust_policy,
+        max_session_duration: r.max_session_seconds,
+        create_date: timestamp(r.created_at),
+    }
+}
+
+/// Creates a role or replaces its trust policy (IAM's CreateRole and
+/// UpdateAssumeRolePolicy in one).
+pub fn put_role(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "PutRole")?;
+    let input: RoleInput = parse(body)?;
+    let role = kms.put_role(
+        required(&input.role_name, "roleName")?,
+        required(
+            &input.assume_role_policy_document,
+            "assumeRolePolicyDocument",
+        )?,
+        input.max_session_duration,
+    )?;
+    to_body(&serde_json::json!({ "Role": role_dto(kms, role) }))
+}
+
+pub fn list_roles(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "ListRoles")?;
+    let _: serde_json::Value = parse(body)?;
+    let roles: Vec<RoleDto> = kms
+        .list_roles()?
+        .into_iter()
+        .map(|r| role_dto(kms, r))
+        .collect();
+    to_body(&serde_json::json!({ "Roles": roles }))
+}
+
+pub fn delete_role(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "DeleteRole")?;
+    let input: RoleInput = parse(body)?;
+    kms.delete_role(required(&input.role_name, "roleName")?)?;
+    empty()
+}
+
+pub fn put_role_policy(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "PutRolePolicy")?;
+    let input: RoleInput = parse(body)?;
+    kms.put_role_policy(
+        required(&input.role_name, "roleName")?,
+        required(&input.policy_name, "policyName")?,
+        required(&input.policy_document, "policyDocument")?,
+    )?;
+    empty()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RolePolicyDto {
+    role_name: String,
+    policy_name: String,
+    policy_document: String,
+    update_date: f64,
+}
+
+pub fn list_role_policies(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "ListRolePolicies")?;
+    let input: RoleInput = parse(body)?;
+    let policies: Vec<RolePolicyDto> = kms
+        .role_policies(required(&input.role_name, "roleName")?)?
+        .into_iter()
+        .map(|p| RolePolicyDto {
+            role_name: p.role_name,
+            policy_name: p.policy_name,
+            policy_document: p.document,
+            update_date: timestamp(p.updated_at),
+        })
+        .collect();
+    to_body(&serde_json::json!({ "Policies": policies }))
+}
+
+pub fn delete_role_policy(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, "DeleteRolePolicy")?;
+    let input: RoleInput = parse(body)?;
+    kms.delete_role_policy(
+        required(&input.role_name, "roleName")?,
+        required(&input.policy_name, "policyName")?,
+    )?;
+    empty()
+}

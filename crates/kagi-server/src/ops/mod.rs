@@ -10,6 +10,7 @@ pub mod encrypt;
 pub mod key_policy;
 pub mod keys;
 pub mod rotation;
+pub mod sts;
 pub mod tags;
 
 use crate::error::ApiError;
@@ -73,6 +74,14 @@ pub fn dispatch(
         AdminPutUserPolicy => admin::put_user_policy(kms, caller, body),
         AdminListUserPolicies => admin::list_user_policies(kms, caller, body),
         AdminDeleteUserPolicy => admin::delete_user_policy(kms, caller, body),
+        AdminPutRole => admin::put_role(kms, caller, body),
+        AdminDeleteRole => admin::delete_role(kms, caller, body),
+        AdminListRoles => admin::list_roles(kms, caller, body),
+        AdminPutRolePolicy => admin::put_role_policy(kms, caller, body),
+        AdminListRolePolicies => admin::list_role_policies(kms, caller, body),
+        AdminDeleteRolePolicy => admin::delete_role_policy(kms, caller, body),
+        StsAssumeRole => sts::assume_role(kms, caller, body),
+        StsGetCallerIdentity => sts::get_caller_identity(kms, caller),
         GetKeyPolicy => key_policy::get_key_policy(kms, caller, body),
         PutKeyPolicy => key_policy::put_key_policy(kms, caller, body),
         ListKeyPolicies => key_policy::list_key_policies(kms, caller, body),
