@@ -83,6 +83,9 @@ pub struct ApiCall<'a> {
     pub target: Option<&'a str>,
     /// The authenticated caller; `None` when authentication failed or was never tried.
     pub principal: Option<&'a Principal>,
+    /// `userIdentity.principalId` when it is not the user name: `AROA…:<session>` for a
+    /// role session.
+    pub principal_id: Option<&'a str>,
     /// The access key id the request named, recorded when there is no principal.
     pub claimed_access_key_id: Option<&'a str>,
     /// The installation's account: `recipientAccountId`.
@@ -145,7 +148,11 @@ pub fn api_call_event(call: &ApiCall<'_>) -> CloudTrailEvent {
     };
     CloudTrailEvent {
         event_version: EVENT_VERSION.to_string(),
-        user_identity: user_identity(call.principal, call.claimed_access_key_id),
+        user_identity: user_identity(
+            call.principal,
+            call.principal_id,
+            call.claimed_access_key_id,
+        ),
         event_time: EventTime::from_epoch_millis(call.time.millis()),
         event_source: call
             .operation
@@ -378,6 +385,7 @@ const MAX_CLAIMED_ACCESS_KEY_CHARS: usize = 128;
 
 fn user_identity(
     principal: Option<&Principal>,
+    principal_id: Option<&str>,
     claimed_access_key_id: Option<&str>,
 ) -> UserIdentity {
     let Some(p) = principal else {
@@ -392,7 +400,7 @@ fn user_identity(
     UserIdentity {
         identity_type: Some(identity_type),
         // Kagi users have no separate unique id; the user name is unique in the account.
-        principal_id: Some(p.user_name.clone()),
+        principal_id: Some(principal_id.map_or_else(|| p.user_name.clone(), str::to_string)),
         arn: Some(p.arn.clone()),
         account_id: Some(p.account.to_string()),
         access_key_id: Some(p.access_key_id.clone()),

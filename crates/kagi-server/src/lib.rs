@@ -295,10 +295,16 @@ impl Server {
         };
         let source_ip = peer.ip().to_string();
         let event_id = self.event_ids.next_id();
+        let principal_id = facts
+            .principal
+            .as_ref()
+            .filter(|p| p.role.is_some())
+            .map(|p| self.kms.caller_user_id(p));
         audit::api_call_event(&audit::ApiCall {
             operation: facts.operation,
             target: facts.target.as_deref(),
             principal: facts.principal.as_ref(),
+            principal_id: principal_id.as_deref(),
             claimed_access_key_id: facts.claimed_access_key_id.as_deref(),
             account: self.kms.account(),
             region: facts.region.as_deref().unwrap_or(""),

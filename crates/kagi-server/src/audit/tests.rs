@@ -53,6 +53,7 @@ fn event_json(
     let body = serde_json::to_vec(request).unwrap();
     let resources: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
     let event = api_call_event(&ApiCall {
+        principal_id: None,
         operation: op,
         target,
         principal,
@@ -472,6 +473,7 @@ fn malformed_or_non_object_bodies_record_null() {
         b"\xff\xfe",
     ] {
         let event = api_call_event(&ApiCall {
+            principal_id: None,
             operation: Some(Operation::DescribeKey),
             target: None,
             principal: None,
@@ -605,6 +607,7 @@ fn admin_create_access_key_records_the_key_but_not_its_secret() {
     }})
     .to_string();
     let event = api_call_event(&ApiCall {
+        principal_id: None,
         operation: Some(Operation::AdminCreateAccessKey),
         target: Some("KagiAdmin.CreateAccessKey"),
         principal: Some(&admin),
@@ -758,6 +761,7 @@ fn identity_types_from_arns() {
 fn debug_output_redacts_bodies() {
     let account = account();
     let call = ApiCall {
+        principal_id: None,
         operation: Some(Operation::Encrypt),
         target: None,
         principal: None,
@@ -891,6 +895,7 @@ proptest! {
                     Outcome::Success { response: &body }
                 };
                 let event = api_call_event(&ApiCall {
+                    principal_id: None,
                     operation: Some(op),
                     target: None,
                     principal: authenticated.then_some(&principal),
