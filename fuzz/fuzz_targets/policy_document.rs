@@ -1,6 +1,6 @@
 //! Untrusted policy documents (PutKeyPolicy, CreateKey's Policy, identity policies):
 //! parsing must never panic, and whatever parses must evaluate without panicking against a
-//! fixed request, for both kinds of policy.
+//! fixed request, for every kind of policy (key, identity, trust).
 
 #![no_main]
 
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     .value("kms:EncryptionContext:Department", "Engineering")
     .value("aws:SourceIp", "192.0.2.10")
     .build();
-    for kind in [PolicyKind::Resource, PolicyKind::Identity] {
+    for kind in [PolicyKind::Resource, PolicyKind::Identity, PolicyKind::Trust] {
         if let Ok(policy) = Policy::parse(text, kind) {
             let _ = policy.evaluate(&ctx);
         }
