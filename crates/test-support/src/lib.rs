@@ -249,3 +249,18 @@ pub async fn new_key(kms: &aws_sdk_kms::Client) -> String {
         .expect("metadata")
         .key_id
 }
+
+/// The AWS error code of an SDK call's result (`"OK"` for a success).
+pub fn error_code<T, E>(r: Result<T, aws_sdk_kms::error::SdkError<E>>) -> String
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    match r {
+        Ok(_) => "OK".into(),
+        Err(e) => e
+            .as_service_error()
+            .and_then(|s| s.code())
+            .unwrap_or("?")
+            .to_string(),
+    }
+}

@@ -4,7 +4,7 @@
 
 use aws_sdk_kms::primitives::Blob;
 use serde_json::json;
-use test_support::{new_key, TestServer};
+use test_support::{error_code as code, new_key, TestServer};
 
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "us-east-1";
@@ -63,20 +63,6 @@ fn kms_as(server: &TestServer, s: &Session, token: &str) -> aws_sdk_kms::Client 
         ))
         .build();
     aws_sdk_kms::Client::from_conf(config)
-}
-
-fn code<T, E>(r: Result<T, aws_sdk_kms::error::SdkError<E>>) -> String
-where
-    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
-{
-    match r {
-        Ok(_) => "OK".into(),
-        Err(e) => e
-            .as_service_error()
-            .and_then(|s| s.code())
-            .unwrap_or("?")
-            .to_string(),
-    }
 }
 
 async fn put_role(server: &TestServer, role: &str, trust_principal: &str, actions: &[&str]) {

@@ -18,20 +18,7 @@ fn access_key_context(access_key_id: &str) -> Vec<u8> {
 
 /// IAM's user-name rules: 1–64 characters of `[\w+=,.@-]`.
 pub(crate) fn check_user_name(name: &str) -> Result<(), KmsError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
-    if ok {
-        Ok(())
-    } else {
-        Err(super::constraint(
-            "userName",
-            name,
-            "satisfy regular expression pattern: [\\w+=,.@-]+ and have length between 1 and 64",
-        ))
-    }
+    super::check_iam_name("userName", name, 1, 64)
 }
 
 /// A new access key: the record (secret wrapped) and the secret, shown exactly once.

@@ -86,6 +86,31 @@ pub(crate) fn constraint(field: &str, value: impl std::fmt::Display, rule: &str)
     ))
 }
 
+/// IAM's name rules (users, roles, policies, sessions): `min`–`max` characters of
+/// `[\w+=,.@-]`.
+pub(crate) fn check_iam_name(
+    field: &str,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), KmsError> {
+    let ok = (min..=max).contains(&name.len())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(constraint(
+            field,
+            name,
+            &format!(
+                "satisfy regular expression pattern: [\\w+=,.@-]+ and have length between {min} and {max}"
+            ),
+        ))
+    }
+}
+
 pub(crate) fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), KmsError> {
     if value < min {
         return Err(constraint(

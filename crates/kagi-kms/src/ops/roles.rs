@@ -7,6 +7,7 @@
 //! nothing needs cleaning up when it expires. A deleted role's sessions stop working.
 
 use super::access_keys::ID_ALPHABET;
+use super::check_iam_name;
 use super::users::check_policy_name;
 use crate::authz::{decide, AccessRequest, PolicyKind};
 use crate::cache::Credential;
@@ -30,22 +31,6 @@ fn session_context(access_key_id: &str) -> Vec<u8> {
 /// IAM's role-name rules: 1–64 characters of `[\w+=,.@-]`.
 fn check_role_name(name: &str) -> Result<(), KmsError> {
     check_iam_name("roleName", name, 1, 64)
-}
-
-fn check_iam_name(field: &str, name: &str, min: usize, max: usize) -> Result<(), KmsError> {
-    let ok = (min..=max).contains(&name.len())
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
-    if ok {
-        Ok(())
-    } else {
-        Err(super::constraint(
-            field,
-            name,
-            &format!("satisfy regular expression pattern: [\\w+=,.@-]+ and have length between {min} and {max}"),
-        ))
-    }
 }
 
 /// Temporary credentials issued by AssumeRole.

@@ -11,20 +11,7 @@ pub const MAX_USER_POLICY_CHARS: usize = 10_240;
 
 /// IAM's policy-name rules: 1–128 characters of `[\w+=,.@-]`.
 pub(crate) fn check_policy_name(name: &str) -> Result<(), KmsError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c));
-    if ok {
-        Ok(())
-    } else {
-        Err(super::constraint(
-            "policyName",
-            name,
-            "satisfy regular expression pattern: [\\w+=,.@-]+ and have length between 1 and 128",
-        ))
-    }
+    super::check_iam_name("policyName", name, 1, 128)
 }
 
 /// An inline identity policy document: IAM's size limit, then the engine's grammar.
