@@ -1,7 +1,7 @@
 //! Encodings every backend shares: how identifiers, regions and tags are written to a
 //! column and read back. Part of the on-disk schema of both stores.
 
-use kagi_kms::{KeyId, Region, StoreError, Tag};
+use kagi_kms::{AccountId, KeyId, Region, StoreError, Tag};
 
 pub fn key_id(s: &str) -> Result<KeyId, StoreError> {
     KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad key id {s:?}")))
@@ -9,6 +9,15 @@ pub fn key_id(s: &str) -> Result<KeyId, StoreError> {
 
 pub fn region(s: &str) -> Result<Region, StoreError> {
     Region::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad region {s:?}")))
+}
+
+/// An optional account column: NULL is the installation's own account, anything else
+/// must be a 12-digit account id.
+pub fn account(s: Option<&str>) -> Result<Option<AccountId>, StoreError> {
+    s.map(|s| {
+        AccountId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad account id {s:?}")))
+    })
+    .transpose()
 }
 
 /// Tags as a JSON array of `[key, value]` pairs, in the key's order.

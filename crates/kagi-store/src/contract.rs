@@ -2,9 +2,9 @@
 //! call [`run_all`] with a factory for fresh, empty stores.
 
 use kagi_kms::{
-    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RolePolicyRecord, RoleRecord, RotationType, Store, StoreError, StoredVersion, Tag, Timestamp,
-    UserPolicyRecord, Write,
+    AccessKeyRecord, AccessKeyStatus, AccountId, AliasName, AliasRecord, KeyId, KeyMetadata,
+    KeyState, Region, RolePolicyRecord, RoleRecord, RotationType, Store, StoreError, StoredVersion,
+    Tag, Timestamp, UserPolicyRecord, Write,
 };
 
 fn region(s: &str) -> Region {
@@ -64,6 +64,7 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     destroy_removes_versions_and_aliases(fresh().as_ref());
     due_queries(fresh().as_ref());
     access_keys_and_settings(fresh().as_ref());
+    access_keys_keep_their_account(fresh().as_ref());
     user_policies_round_trip_and_replace(fresh().as_ref());
     user_policies_are_ordered_and_per_user(fresh().as_ref());
     user_policies_delete(fresh().as_ref());
@@ -289,6 +290,7 @@ fn access_keys_and_settings(s: &dyn Store) {
         created_at: Timestamp(3),
         admin: false,
         wrapped_secret: vec![1, 2, 3],
+        account: None,
     };
     s.apply(vec![Write::PutAccessKey(rec.clone())]).unwrap();
     assert!(matches!(
@@ -326,6 +328,55 @@ fn access_keys_and_settings(s: &dyn Store) {
         s.setting("account_id").unwrap().as_deref(),
         Some("444455556666")
     );
+}
+
+/// An access key of a user of a second account keeps that account through a round trip,
+/// a listing and a status change; one of the installation's own account stays `None`.
+fn access_keys_keep_their_account(s: &dyn Store) {
+    let other = AccountId::parse("444455556666").expect("test account id is valid");
+    let foreign = AccessKeyRecord {
+        access_key_id: "KAGIFOREIGN".into(),
+        user_name: "bob".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(4),
+        admin: false,
+        wrapped_secret: vec![4, 5, 6],
+        account: Some(other.clone()),
+    };
+    let own = AccessKeyRecord {
+        access_key_id: "KAGIOWN".into(),
+        user_name: "alice".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(5),
+        admin: false,
+        wrapped_secret: vec![7],
+        account: None,
+    };
+    s.apply(vec![
+        Write::PutAccessKey(foreign.clone()),
+        Write::PutAccessKey(own.clone()),
+    ])
+    .unwrap();
+    assert_eq!(s.access_key("KAGIFOREIGN").unwrap().unwrap(), foreign);
+    assert_eq!(s.access_key("KAGIOWN").unwrap().unwrap().account, None);
+    assert_eq!(
+        s.list_access_keys().unwrap(),
+        vec![own.clone(), foreign.clone()]
+    );
+    s.apply(vec![Write::SetAccessKeyStatus {
+        access_key_id: "KAGIFOREIGN".into(),
+        status: AccessKeyStatus::Inactive,
+    }])
+    .unwrap();
+    let changed = s.access_key("KAGIFOREIGN").unwrap().unwrap();
+    assert_eq!(changed.status, AccessKeyStatus::Inactive);
+    assert_eq!(changed.account, Some(other));
+    s.apply(vec![Write::SetAccessKeyStatus {
+        access_key_id: "KAGIOWN".into(),
+        status: AccessKeyStatus::Inactive,
+    }])
+    .unwrap();
+    assert_eq!(s.access_key("KAGIOWN").unwrap().unwrap().account, None);
 }
 
 fn user_policy(user: &str, name: &str, document: &str, at: i64) -> UserPolicyRecord {
@@ -426,6 +477,7 @@ fn user_policies_in_failed_batches_are_not_applied(s: &dyn Store) {
         created_at: Timestamp(1),
         admin: false,
         wrapped_secret: vec![1],
+        account: None,
     };
     s.apply(vec![
         Write::PutUserPolicy(kept.clone()),
@@ -680,6 +732,7 @@ fn role_writes_in_failed_batches_are_not_applied(s: &dyn Store) {
         created_at: Timestamp(1),
         admin: false,
         wrapped_secret: vec![1],
+        account: None,
     };
     s.apply(vec![
         Write::PutRole(kept.clone()),

@@ -5,7 +5,7 @@
 //! stored as BIGINT and checked on the way back. Nothing here opens or ends transactions.
 
 use super::backend;
-use crate::codec::{decode_tags, encode_tags, key_id, region};
+use crate::codec::{account, decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
     RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey, StoredVersion, Timestamp,
@@ -128,8 +128,8 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
         }
         Write::PutAccessKey(k) => {
             c.execute(
-                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret, account)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
                     &k.access_key_id,
                     &k.user_name,
@@ -137,6 +137,7 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
                     &k.created_at.0,
                     &k.admin,
                     &k.wrapped_secret,
+                    &k.account.as_ref().map(|a| a.as_str()),
                 ],
             )
             .map_err(conflict_or_backend)?;
@@ -331,7 +332,7 @@ pub fn due(
 }
 
 pub const ACCESS_KEY_SELECT: &str =
-    "SELECT access_key_id, user_name, status, created_at, admin, wrapped_secret FROM access_keys";
+    "SELECT access_key_id, user_name, status, created_at, admin, wrapped_secret, account FROM access_keys";
 
 pub fn access_key_record(row: &Row) -> Result<AccessKeyRecord, StoreError> {
     let status: &str = col(row, 2)?;
@@ -343,6 +344,7 @@ pub fn access_key_record(row: &Row) -> Result<AccessKeyRecord, StoreError> {
         created_at: Timestamp(col(row, 3)?),
         admin: col(row, 4)?,
         wrapped_secret: col(row, 5)?,
+        account: account(col(row, 6)?)?,
     })
 }
 

@@ -239,6 +239,7 @@ fn acknowledged_writes_survive_a_new_store() {
         created_at: Timestamp(7),
         admin: true,
         wrapped_secret: vec![9; 40],
+        account: None,
     };
     {
         let store = PostgresStore::connect(&url).unwrap();
@@ -393,6 +394,57 @@ fn migration_3_adds_roles_to_a_version_2_database() {
         .unwrap()
         .get(0);
     assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+}
+
+/// Version 4 adds the account of an access key; every existing key belongs to the
+/// installation's own account (NULL, read as `None`).
+#[test]
+fn migration_4_leaves_existing_access_keys_in_the_installations_account() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    {
+        let mut old = Client::connect(&url, NoTls).unwrap();
+        migrations::migrate_to(&mut old, 3).unwrap();
+        old.batch_execute(
+            "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret)
+             VALUES ('KAGIALICE', 'alice', 'Active', 200, FALSE, decode('03', 'hex'));",
+        )
+        .unwrap();
+    }
+    let store = PostgresStore::connect(&url).unwrap();
+    let got = store.access_key("KAGIALICE").unwrap().unwrap();
+    assert_eq!(got.account, None);
+    assert_eq!(got.user_name, "alice");
+    assert_eq!(got.wrapped_secret, vec![3]);
+    let version: i64 = Client::connect(&url, NoTls)
+        .unwrap()
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 4);
+    assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn an_access_key_with_a_bad_account_is_corrupt() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let store = PostgresStore::connect(&url).unwrap();
+    Client::connect(&url, NoTls)
+        .unwrap()
+        .batch_execute(
+            "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret, account)
+             VALUES ('KAGIBAD', 'mallory', 'Active', 1, FALSE, decode('01', 'hex'), '12345');",
+        )
+        .unwrap();
+    assert!(matches!(
+        store.access_key("KAGIBAD"),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.list_access_keys(),
+        Err(StoreError::Corrupt(_))
+    ));
 }
 
 #[test]

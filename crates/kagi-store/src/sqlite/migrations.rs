@@ -91,6 +91,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (role_name, policy_name)
     ) WITHOUT ROWID;",
+    // 4: the account an access key's user belongs to when it is not the installation's own
+    // (a principal of a second account). NULL is the installation's account, which every
+    // existing access key belongs to, so there is nothing to fill in.
+    "ALTER TABLE access_keys ADD COLUMN account TEXT;",
 ];
 
 /// Brings the schema to the newest version, in one transaction per step.

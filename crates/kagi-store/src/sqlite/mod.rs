@@ -500,6 +500,57 @@ mod tests {
         assert_eq!(store.list_access_keys().unwrap().len(), 4);
     }
 
+    /// Version 4 adds the account of an access key; every existing key belongs to the
+    /// installation's own account (NULL, read as `None`).
+    #[test]
+    fn migration_4_leaves_existing_access_keys_in_the_installations_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations::migrate_to(&mut c, 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret)
+                 VALUES ('KAGIALICE', 'alice', 'Active', 200, 0, x'03');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let got = store.access_key("KAGIALICE").unwrap().unwrap();
+        assert_eq!(got.account, None);
+        assert_eq!(got.user_name, "alice");
+        assert_eq!(got.wrapped_secret, vec![3]);
+        let version: i64 = store
+            .reader()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 4);
+        assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn an_access_key_with_a_bad_account_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret, account)
+                 VALUES ('KAGIBAD', 'mallory', 'Active', 1, 0, x'01', '12345');",
+            )
+            .unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(matches!(
+            store.access_key("KAGIBAD"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.list_access_keys(),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
     #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();

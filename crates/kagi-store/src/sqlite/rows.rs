@@ -1,7 +1,7 @@
 //! Mapping between domain records and SQLite rows.
 
 use super::backend;
-use crate::codec::{decode_tags, encode_tags, key_id, region};
+use crate::codec::{account, decode_tags, encode_tags, key_id, region};
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
     RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey, StoredVersion, Timestamp,
@@ -115,15 +115,16 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
         }
         Write::PutAccessKey(k) => {
             conn.execute(
-                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO access_keys (access_key_id, user_name, status, created_at, admin, wrapped_secret, account)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     k.access_key_id,
                     k.user_name,
                     k.status.as_str(),
                     k.created_at.0,
                     k.admin,
-                    k.wrapped_secret
+                    k.wrapped_secret,
+                    k.account.as_ref().map(|a| a.as_str())
                 ],
             )
             .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { backend(e) })?;
@@ -375,9 +376,9 @@ pub fn due(
 }
 
 pub const ACCESS_KEY_SELECT: &str =
-    "SELECT access_key_id, user_name, status, created_at, admin, wrapped_secret FROM access_keys";
+    "SELECT access_key_id, user_name, status, created_at, admin, wrapped_secret, account FROM access_keys";
 
-pub type AccessKeyColumns = (String, String, String, i64, bool, Vec<u8>);
+pub type AccessKeyColumns = (String, String, String, i64, bool, Vec<u8>, Option<String>);
 
 pub fn access_key_columns(r: &Row<'_>) -> rusqlite::Result<AccessKeyColumns> {
     Ok((
@@ -387,11 +388,12 @@ pub fn access_key_columns(r: &Row<'_>) -> rusqlite::Result<AccessKeyColumns> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
 pub fn access_key_record(
-    (access_key_id, user_name, status, created, admin, wrapped_secret): AccessKeyColumns,
+    (access_key_id, user_name, status, created, admin, wrapped_secret, account_col): AccessKeyColumns,
 ) -> Result<AccessKeyRecord, StoreError> {
     Ok(AccessKeyRecord {
         access_key_id,
@@ -401,6 +403,7 @@ pub fn access_key_record(
         created_at: Timestamp(created),
         admin,
         wrapped_secret,
+        account: account(account_col.as_deref())?,
     })
 }
 
