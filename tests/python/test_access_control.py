@@ -154,13 +154,13 @@ def test_user_without_policies_is_denied_everything(kagi):
     with aws_error("AccessDeniedException") as info:
         alice.encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT)
     assert error_message(info) == denial("alice", "kms:Encrypt", key["Arn"],
-                                         no_resource_allow("kms:Encrypt"))
+                                         no_identity_allow("kms:Encrypt"))
 
     # Decrypt names no key: the message names the key the ciphertext belongs to.
     with aws_error("AccessDeniedException") as info:
         alice.decrypt(CiphertextBlob=blob)
     assert error_message(info) == denial("alice", "kms:Decrypt", key["Arn"],
-                                         no_resource_allow("kms:Decrypt"))
+                                         no_identity_allow("kms:Decrypt"))
 
     # The admin, on the same key, is not affected.
     assert kagi.admin.decrypt(CiphertextBlob=blob)["Plaintext"] == PLAINTEXT
@@ -183,16 +183,16 @@ def test_identity_policy_on_one_key_opens_that_key_only(kagi):
     with aws_error("AccessDeniedException") as info:
         alice.encrypt(KeyId=other["KeyId"], Plaintext=PLAINTEXT)
     assert error_message(info) == denial("alice", "kms:Encrypt", other["Arn"],
-                                         no_resource_allow("kms:Encrypt"))
+                                         no_identity_allow("kms:Encrypt"))
     with aws_error("AccessDeniedException") as info:
         alice.decrypt(CiphertextBlob=other_blob)
     assert error_message(info) == denial("alice", "kms:Decrypt", other["Arn"],
-                                         no_resource_allow("kms:Decrypt"))
+                                         no_identity_allow("kms:Decrypt"))
     # Allowed actions only: DescribeKey on her own key is not among them, nor is ListKeys.
     with aws_error("AccessDeniedException") as info:
         alice.describe_key(KeyId=mine["KeyId"])
     assert error_message(info) == denial("alice", "kms:DescribeKey", mine["Arn"],
-                                         no_resource_allow("kms:DescribeKey"))
+                                         no_identity_allow("kms:DescribeKey"))
     with aws_error("AccessDeniedException") as info:
         alice.list_keys()
     assert error_message(info) == denial("alice", "kms:ListKeys", "*", no_identity_allow("kms:ListKeys"))
@@ -217,7 +217,7 @@ def test_encryption_context_value_condition(kagi):
         with aws_error("AccessDeniedException") as info:
             alice.encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT, EncryptionContext=context)
         assert error_message(info) == denial("alice", "kms:Encrypt", key["Arn"],
-                                             no_resource_allow("kms:Encrypt")), context
+                                             no_identity_allow("kms:Encrypt")), context
 
     # A ciphertext of another context (made by the admin) cannot be decrypted by alice.
     other = kagi.admin.encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT,
@@ -265,7 +265,7 @@ def test_encryption_context_keys_condition(kagi):
         with aws_error("AccessDeniedException") as info:
             alice.encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT, EncryptionContext=context)
         assert error_message(info) == denial("alice", "kms:Encrypt", key["Arn"],
-                                             no_resource_allow("kms:Encrypt")), context
+                                             no_identity_allow("kms:Encrypt")), context
 
 
 def test_policy_variable_in_a_condition_value(kagi):
@@ -308,7 +308,7 @@ def test_key_policy_naming_the_user_is_enough(kagi):
     with aws_error("AccessDeniedException") as info:
         alice.encrypt(KeyId=plain_key["KeyId"], Plaintext=PLAINTEXT)
     assert error_message(info) == denial("alice", "kms:Encrypt", plain_key["Arn"],
-                                         no_resource_allow("kms:Encrypt"))
+                                         no_identity_allow("kms:Encrypt"))
     # The admin keeps full control through its own statement.
     kagi.admin.get_key_policy(KeyId=key["KeyId"], PolicyName="default")
 
@@ -510,7 +510,7 @@ def test_delete_user_policy_takes_access_away_at_once(kagi):
     with aws_error("AccessDeniedException") as info:
         alice.encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT)
     assert error_message(info) == denial("alice", "kms:Encrypt", key["Arn"],
-                                         no_resource_allow("kms:Encrypt"))
+                                         no_identity_allow("kms:Encrypt"))
 
     # Putting it back opens the key again, also at once.
     kagi.put_user_policy("alice", "encrypt", identity_policy(allow("kms:Encrypt", key["Arn"])))

@@ -116,35 +116,41 @@ pub trait PolicyEngine: Send + Sync {
 /// Why a request was refused, for AWS's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
-    /// Nothing allowed it and there is a key: "no resource-based policy allows".
+    /// The key policy does not allow the caller: "no resource-based policy allows".
     NoResourceAllow,
-    /// No key involved and no identity policy allows it.
+    /// The key policy let the account decide (or there is no key) and no identity policy
+    /// allows it: "no identity-based policy allows".
     NoIdentityAllow,
     ExplicitDenyInResource,
     ExplicitDenyInIdentity,
+    /// A principal of another account asked for something that is not one of this
+    /// installation's keys (CreateKey, ListKeys ...): its keys are not here.
+    OtherAccount,
 }
 
 /// Combines the decisions by AWS KMS's rules (see the module documentation).
-pub fn decide(e: Evaluation, has_key: bool) -> Result<(), Denial> {
+/// `cross_account`: the caller belongs to another account than the key's; then the key
+/// policy *and* the caller's identity policies must allow, even when the key policy names
+/// the caller itself (its account must delegate to it too).
+pub fn decide(e: Evaluation, has_key: bool, cross_account: bool) -> Result<(), Denial> {
     if e.key == Decision::Deny {
         return Err(Denial::ExplicitDenyInResource);
     }
     if e.identity == Decision::Deny {
         return Err(Denial::ExplicitDenyInIdentity);
     }
+    let identity_allows = matches!(e.identity, Decision::Allow | Decision::AllowAccount);
     if !has_key {
-        return match e.identity {
-            Decision::Allow | Decision::AllowAccount => Ok(()),
-            _ => Err(Denial::NoIdentityAllow),
+        return match (cross_account, identity_allows) {
+            (true, _) => Err(Denial::OtherAccount),
+            (false, true) => Ok(()),
+            (false, false) => Err(Denial::NoIdentityAllow),
         };
     }
     match e.key {
-        Decision::Allow => Ok(()),
-        Decision::AllowAccount
-            if matches!(e.identity, Decision::Allow | Decision::AllowAccount) =>
-        {
-            Ok(())
-        }
+        Decision::Allow if !cross_account => Ok(()),
+        Decision::Allow | Decision::AllowAccount if identity_allows => Ok(()),
+        Decision::Allow | Decision::AllowAccount => Err(Denial::NoIdentityAllow),
         _ => Err(Denial::NoResourceAllow),
     }
 }
@@ -163,6 +169,11 @@ pub fn denial_message(principal: &str, action: &str, resource: &str, why: Denial
         }
         Denial::ExplicitDenyInIdentity => {
             "with an explicit deny in an identity-based policy".to_string()
+        }
+        Denial::OtherAccount => {
+            "because the principal's account has no keys in this installation; use this \
+             installation's keys by their key ARN"
+                .to_string()
         }
     };
     format!(
@@ -236,7 +247,8 @@ impl Kms {
         let key_policy = key.and_then(|k| k.policy.as_ref());
         let (action, resource) = (request.action, request.resource);
         let evaluation = self.evaluate(caller, request, key_policy)?;
-        decide(evaluation, key.is_some()).map_err(|why| KmsError::AccessDenied {
+        let cross_account = caller.principal.account != self.account;
+        decide(evaluation, key.is_some(), cross_account).map_err(|why| KmsError::AccessDenied {
             message: denial_message(&caller.principal.arn, action, resource, why),
         })
     }
@@ -325,32 +337,51 @@ mod tests {
     #[test]
     fn an_explicit_deny_anywhere_wins() {
         for other in [Allow, AllowAccount, NotApplicable, Deny] {
-            assert!(decide(eval(Deny, other), true).is_err());
-            assert!(decide(eval(other, Deny), true).is_err());
-            assert!(decide(eval(other, Deny), false).is_err());
+            assert!(decide(eval(Deny, other), true, false).is_err());
+            assert!(decide(eval(other, Deny), true, false).is_err());
+            assert!(decide(eval(other, Deny), false, false).is_err());
         }
     }
 
     #[test]
     fn the_key_policy_must_allow_and_may_delegate_to_identity_policies() {
-        assert_eq!(decide(eval(Allow, NotApplicable), true), Ok(()));
-        assert_eq!(decide(eval(AllowAccount, Allow), true), Ok(()));
+        assert_eq!(decide(eval(Allow, NotApplicable), true, false), Ok(()));
+        assert_eq!(decide(eval(AllowAccount, Allow), true, false), Ok(()));
         assert_eq!(
-            decide(eval(AllowAccount, NotApplicable), true),
-            Err(Denial::NoResourceAllow)
+            decide(eval(AllowAccount, NotApplicable), true, false),
+            Err(Denial::NoIdentityAllow)
         );
         // An identity policy alone never opens a key.
         assert_eq!(
-            decide(eval(NotApplicable, Allow), true),
+            decide(eval(NotApplicable, Allow), true, false),
             Err(Denial::NoResourceAllow)
         );
     }
 
     #[test]
-    fn requests_without_a_key_need_an_identity_policy() {
-        assert_eq!(decide(eval(NotApplicable, Allow), false), Ok(()));
+    fn another_account_needs_both_sides_and_has_no_keys_here() {
+        // Naming the foreign caller in the key policy is not enough: its account decides too.
         assert_eq!(
-            decide(eval(NotApplicable, NotApplicable), false),
+            decide(eval(Allow, NotApplicable), true, true),
+            Err(Denial::NoIdentityAllow)
+        );
+        assert_eq!(decide(eval(Allow, Allow), true, true), Ok(()));
+        assert_eq!(decide(eval(AllowAccount, Allow), true, true), Ok(()));
+        assert_eq!(
+            decide(eval(NotApplicable, Allow), true, true),
+            Err(Denial::NoResourceAllow)
+        );
+        assert_eq!(
+            decide(eval(NotApplicable, Allow), false, true),
+            Err(Denial::OtherAccount)
+        );
+    }
+
+    #[test]
+    fn requests_without_a_key_need_an_identity_policy() {
+        assert_eq!(decide(eval(NotApplicable, Allow), false, false), Ok(()));
+        assert_eq!(
+            decide(eval(NotApplicable, NotApplicable), false, false),
             Err(Denial::NoIdentityAllow)
         );
     }

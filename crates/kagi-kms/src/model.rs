@@ -2,7 +2,7 @@
 //! access keys, as the domain sees them (not as any store lays them out).
 
 use crate::clock::Timestamp;
-use crate::ids::{AliasName, KeyId, Region};
+use crate::ids::{AccountId, AliasName, KeyId, Region};
 
 /// AWS key states that apply to symmetric keys with AWS_KMS origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,6 +136,9 @@ pub struct AccessKeyRecord {
     /// May call `kagi admin` operations.
     pub admin: bool,
     pub wrapped_secret: Vec<u8>,
+    /// The account the user belongs to when it is not the installation's own: a principal
+    /// of a second account, which uses this installation's keys cross-account.
+    pub account: Option<AccountId>,
 }
 
 /// An inline identity (IAM) policy attached to a user. The document is stored as the

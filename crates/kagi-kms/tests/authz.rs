@@ -145,7 +145,7 @@ fn the_default_key_policy_delegates_to_identity_policies() {
         message(denied),
         format!(
             "User: arn:aws:iam::{ACCOUNT}:user/alice is not authorized to perform: kms:Encrypt \
-             on resource: {} because no resource-based policy allows the kms:Encrypt action",
+             on resource: {} because no identity-based policy allows the kms:Encrypt action",
             w.arn(&key)
         )
     );
@@ -397,7 +397,12 @@ fn a_deny_is_never_overridden() {
                     identity: Decision::Deny,
                 },
             ] {
-                assert!(decide(e, has_key).is_err(), "{e:?} has_key={has_key}");
+                for cross in [false, true] {
+                    assert!(
+                        decide(e, has_key, cross).is_err(),
+                        "{e:?} {has_key} {cross}"
+                    );
+                }
             }
         }
     }
@@ -416,19 +421,20 @@ fn adding_an_allow_never_removes_access() {
         if rank(more_key) < rank(key) || rank(more_identity) < rank(identity) {
             continue;
         }
-        for has_key in [false, true] {
-            let before = decide(Evaluation { key, identity }, has_key).is_ok();
+        for (has_key, cross) in [(false, false), (true, false), (false, true), (true, true)] {
+            let before = decide(Evaluation { key, identity }, has_key, cross).is_ok();
             let after = decide(
                 Evaluation {
                     key: more_key,
                     identity: more_identity,
                 },
                 has_key,
+                cross,
             )
             .is_ok();
             assert!(
                 !before || after,
-                "{key:?}/{identity:?} → {more_key:?}/{more_identity:?}"
+                "{key:?}/{identity:?} → {more_key:?}/{more_identity:?} ({has_key}, {cross})"
             );
         }
     }
@@ -567,5 +573,101 @@ mod roles {
                 .unwrap(),
             SessionCheck::Expired
         ));
+    }
+}
+
+mod cross_account {
+    use super::*;
+
+    const OTHER: &str = "222222222222";
+
+    fn bob() -> Caller {
+        Caller {
+            principal: Principal {
+                account: AccountId::parse(OTHER).unwrap(),
+                arn: format!("arn:aws:iam::{OTHER}:user/bob"),
+                user_name: "bob".into(),
+                access_key_id: "KAGIBOB".into(),
+                admin: false,
+                role: None,
+            },
+            ..caller("unused", false)
+        }
+    }
+
+    fn allow_bob_encrypt(w: &World) {
+        w.kms
+            .put_user_policy(
+                "bob",
+                "enc",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:ListKeys"],"Resource":"*"}]}"#,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn another_account_uses_a_key_only_when_both_sides_allow() {
+        let w = World::new();
+        let bob = bob();
+        // The default key policy trusts only the key's own account.
+        let default_key = w.key(None);
+        allow_bob_encrypt(&w);
+        assert_eq!(
+            code(w.encrypt(&bob, &w.arn(&default_key), &[])),
+            ACCESS_DENIED
+        );
+
+        // The key policy trusts account 222222222222: bob's own policy decides.
+        let shared = w.key(Some(key_policy(&format!(
+            r#"{ADMIN_STATEMENT},{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OTHER}:root"}},"Action":"kms:Encrypt","Resource":"*"}}"#
+        ))));
+        w.encrypt(&bob, &w.arn(&shared), &[]).unwrap();
+        w.kms.delete_user_policy("bob", "enc").unwrap();
+        let denied = w.encrypt(&bob, &w.arn(&shared), &[]);
+        assert!(message(denied)
+            .ends_with("because no identity-based policy allows the kms:Encrypt action"));
+
+        // Naming bob himself in the key policy is not enough either: his account must agree.
+        let named = w.key(Some(key_policy(&format!(
+            r#"{ADMIN_STATEMENT},{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OTHER}:user/bob"}},"Action":"kms:Encrypt","Resource":"*"}}"#
+        ))));
+        assert_eq!(code(w.encrypt(&bob, &w.arn(&named), &[])), ACCESS_DENIED);
+        allow_bob_encrypt(&w);
+        w.encrypt(&bob, &w.arn(&named), &[]).unwrap();
+
+        // This installation holds no keys of account 222222222222.
+        let list = w.kms.list_keys(&bob, None, None);
+        assert!(message(list).contains("has no keys in this installation"));
+    }
+
+    #[test]
+    fn users_of_another_account_are_created_with_it() {
+        let w = World::new();
+        let other = AccountId::parse(OTHER).unwrap();
+        let key = w
+            .kms
+            .create_access_key("bob", false, Some(other.clone()))
+            .unwrap();
+        assert_eq!(key.record.account, Some(other.clone()));
+        let cred = w
+            .kms
+            .credential(&key.record.access_key_id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(cred.principal.arn, format!("arn:aws:iam::{OTHER}:user/bob"));
+        assert_eq!(cred.principal.account, other);
+        // The installation's own account is stored as "none".
+        let home = AccountId::parse(ACCOUNT).unwrap();
+        let own = w.kms.create_access_key("carol", false, Some(home)).unwrap();
+        assert_eq!(own.record.account, None);
+        // A user name belongs to one account; administrators to the installation's.
+        assert_eq!(
+            code(w.kms.create_access_key("bob", false, None)),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(w.kms.create_access_key("eve", true, Some(other))),
+            "ValidationException"
+        );
     }
 }

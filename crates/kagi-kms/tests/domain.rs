@@ -1344,7 +1344,7 @@ fn debug_output_never_shows_plaintext_or_key_material() {
     let random = f.kms.generate_random(&f.east, Some(32), None).unwrap();
     assert_redacted("GenerateRandom", &format!("{random:?}"), random.expose());
 
-    let new_key = f.kms.create_access_key("alice", false).unwrap();
+    let new_key = f.kms.create_access_key("alice", false, None).unwrap();
     let access_secret = new_key.secret.expose().to_vec();
     assert_redacted("NewAccessKey", &format!("{new_key:?}"), &access_secret);
     let credential = f

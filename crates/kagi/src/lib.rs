@@ -278,7 +278,7 @@ fn open_sqlite(data_dir: &Path) -> Result<SqliteStore> {
 }
 
 fn create_bootstrap(kms: &Kms, data_dir: &Path) -> Result<Bootstrap> {
-    let new = kms.create_access_key("admin", true)?;
+    let new = kms.create_access_key("admin", true, None)?;
     let path = data_dir.join("credentials");
     let mut f = std::fs::OpenOptions::new()
         .write(true)

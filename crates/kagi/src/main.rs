@@ -101,6 +101,10 @@ enum AdminAction {
         /// Allow this key to use `kagi admin`.
         #[arg(long)]
         admin: bool,
+        /// The user's account, when it is not the installation's: a principal of a second
+        /// account, which may use this installation's keys cross-account.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// List access keys (never their secrets).
     ListAccessKeys,
@@ -300,9 +304,13 @@ pub(crate) fn admin_client(
 async fn admin(args: AdminArgs) -> Result<()> {
     let client = admin_client(args.endpoint, args.region, args.data_dir.as_deref())?;
     let (op, body) = match &args.action {
-        AdminAction::CreateAccessKey { user, admin } => (
+        AdminAction::CreateAccessKey {
+            user,
+            admin,
+            account,
+        } => (
             "CreateAccessKey",
-            serde_json::json!({"UserName": user, "Admin": admin}),
+            serde_json::json!({"UserName": user, "Admin": admin, "AccountId": account}),
         ),
         AdminAction::ListAccessKeys => ("ListAccessKeys", serde_json::json!({})),
         AdminAction::DisableAccessKey { access_key_id } => (

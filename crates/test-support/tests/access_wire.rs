@@ -39,7 +39,7 @@ async fn a_user_without_permission_is_denied_with_awss_message() {
         message(denied),
         format!(
             "User: arn:aws:iam::{ACCOUNT}:user/nobody is not authorized to perform: kms:Encrypt \
-             on resource: arn:aws:kms:us-east-1:{ACCOUNT}:key/{key} because no resource-based \
+             on resource: arn:aws:kms:us-east-1:{ACCOUNT}:key/{key} because no identity-based \
              policy allows the kms:Encrypt action"
         )
     );
@@ -212,4 +212,72 @@ async fn a_denial_is_audited() {
         .as_str()
         .unwrap()
         .contains("is not authorized to perform: kms:DescribeKey"));
+}
+
+#[tokio::test]
+async fn a_second_account_uses_a_key_only_when_both_sides_allow() {
+    const OTHER: &str = "222222222222";
+    let server = server().await;
+    let admin = server.client("us-east-1");
+    let key = new_key(&admin).await;
+    let key_arn = format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{key}");
+    let api = server.admin();
+    let created = api
+        .call(
+            "CreateAccessKey",
+            json!({"UserName": "bob", "AccountId": OTHER}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["AccessKey"]["AccountId"], OTHER);
+    let bob = server.client_with(
+        "us-east-1",
+        created["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        created["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+    );
+    let encrypt = || {
+        bob.encrypt()
+            .key_id(&key_arn)
+            .plaintext(Blob::new("shared"))
+            .send()
+    };
+    // Bob's account allows him; the key (default policy) trusts only its own account.
+    api.call(
+        "PutUserPolicy",
+        json!({"UserName": "bob", "PolicyName": "use-shared-key",
+               "PolicyDocument": json!({"Version": "2012-10-17", "Statement": [
+                   {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": &key_arn}]}).to_string()}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code(encrypt().await), "AccessDeniedException");
+    // The key's policy now trusts account 222222222222 too: both sides allow.
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{OTHER}:root")},
+             "Action": "kms:Encrypt", "Resource": "*"}
+        ]
+    })
+    .to_string();
+    admin
+        .put_key_policy()
+        .key_id(&key)
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap();
+    encrypt().await.unwrap();
+    // Bob's account withdraws: denied again, although the key still trusts it.
+    api.call(
+        "DeleteUserPolicy",
+        json!({"UserName": "bob", "PolicyName": "use-shared-key"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code(encrypt().await), "AccessDeniedException");
+    // Keys of account 222222222222 are not here.
+    assert_eq!(code(bob.list_keys().send().await), "AccessDeniedException");
 }

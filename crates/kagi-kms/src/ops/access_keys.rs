@@ -4,7 +4,7 @@
 
 use crate::cache::Credential;
 use crate::model::{AccessKeyRecord, AccessKeyStatus};
-use crate::{Kms, KmsError, Principal, Write};
+use crate::{AccountId, Kms, KmsError, Principal, Write};
 use kagi_crypto::SecretBytes;
 use std::sync::Arc;
 
@@ -43,12 +43,33 @@ impl Kms {
         Ok(SecretBytes::new(raw))
     }
 
+    /// A new access key for `user_name`. `account`: the user's account when it is not
+    /// the installation's (a principal of a second account, for cross-account use); a user
+    /// name belongs to one account, and administrators to the installation's.
     pub fn create_access_key(
         &self,
         user_name: &str,
         admin: bool,
+        account: Option<AccountId>,
     ) -> Result<NewAccessKey, KmsError> {
         check_user_name(user_name)?;
+        let account = account.filter(|a| *a != self.account);
+        if admin && account.is_some() {
+            return Err(KmsError::validation(
+                "An administrator belongs to the installation's own account.",
+            ));
+        }
+        if let Some(other) = self
+            .store
+            .list_access_keys()?
+            .into_iter()
+            .find(|k| k.user_name == user_name && k.account != account)
+        {
+            let theirs = other.account.as_ref().unwrap_or(&self.account);
+            return Err(KmsError::validation(format!(
+                "User {user_name} belongs to account {theirs}; user names are unique across the accounts of an installation."
+            )));
+        }
         let suffix = self.random_string(ID_ALPHABET, 16)?;
         let access_key_id = format!("KAGI{}", String::from_utf8_lossy(suffix.expose()));
         let secret = self.random_string(SECRET_ALPHABET, 40)?;
@@ -67,6 +88,7 @@ impl Kms {
             created_at: self.now(),
             admin,
             wrapped_secret,
+            account,
         };
         self.store
             .apply(vec![Write::PutAccessKey(record.clone())])?;
@@ -106,10 +128,21 @@ impl Kms {
         Ok(())
     }
 
+    /// The principal of a user of the installation's own account.
     pub fn principal_for(&self, user_name: &str, access_key_id: &str, admin: bool) -> Principal {
+        self.principal_in(&self.account, user_name, access_key_id, admin)
+    }
+
+    fn principal_in(
+        &self,
+        account: &AccountId,
+        user_name: &str,
+        access_key_id: &str,
+        admin: bool,
+    ) -> Principal {
         Principal {
-            account: self.account.clone(),
-            arn: format!("arn:aws:iam::{}:user/{user_name}", self.account),
+            account: account.clone(),
+            arn: format!("arn:aws:iam::{account}:user/{user_name}"),
             user_name: user_name.to_string(),
             access_key_id: access_key_id.to_string(),
             admin,
@@ -134,7 +167,12 @@ impl Kms {
             .unwrap(&access_key_context(access_key_id), &record.wrapped_secret)
             .map_err(KmsError::crypto)?;
         let credential = Arc::new(Credential {
-            principal: self.principal_for(&record.user_name, access_key_id, record.admin),
+            principal: self.principal_in(
+                record.account.as_ref().unwrap_or(&self.account),
+                &record.user_name,
+                access_key_id,
+                record.admin,
+            ),
             secret,
         });
         self.cache.insert_loaded_credential(

@@ -293,7 +293,13 @@ impl Kms {
             )],
         };
         self.add_global_values(caller, &mut request);
-        if decide(self.evaluate(caller, request, Some(&trust))?, true).is_err() {
+        if decide(
+            self.evaluate(caller, request, Some(&trust))?,
+            true,
+            caller.principal.account != self.account,
+        )
+        .is_err()
+        {
             return Err(denied());
         }
 

@@ -6,7 +6,7 @@
 use super::{empty, required, to_body};
 use crate::error::ApiError;
 use crate::wire::{parse, timestamp};
-use kagi_kms::{AccessKeyStatus, Caller, Kms, KmsError};
+use kagi_kms::{AccessKeyStatus, AccountId, Caller, Kms, KmsError};
 use serde::{Deserialize, Serialize};
 
 pub(crate) fn require_admin(caller: &Caller, action: &str) -> Result<(), ApiError> {
@@ -26,6 +26,8 @@ struct CreateAccessKeyInput {
     user_name: Option<String>,
     #[serde(default)]
     admin: bool,
+    /// The user's account, when it is another than the installation's.
+    account_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +38,8 @@ struct AccessKeyDto {
     status: &'static str,
     create_date: f64,
     admin: bool,
+    /// The user's account.
+    account_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret_access_key: Option<String>,
 }
@@ -43,9 +47,22 @@ struct AccessKeyDto {
 pub fn create_access_key(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     require_admin(caller, "CreateAccessKey")?;
     let input: CreateAccessKeyInput = parse(body)?;
-    let new = kms.create_access_key(required(&input.user_name, "userName")?, input.admin)?;
+    let account = match input.account_id.as_deref() {
+        None => None,
+        Some(raw) => Some(AccountId::parse(raw).ok_or_else(|| {
+            KmsError::validation(format!(
+                "1 validation error detected: Value '{raw}' at 'accountId' failed to satisfy constraint: Member must be 12 digits"
+            ))
+        })?),
+    };
+    let new = kms.create_access_key(
+        required(&input.user_name, "userName")?,
+        input.admin,
+        account,
+    )?;
     let r = new.record;
     to_body(&serde_json::json!({ "AccessKey": AccessKeyDto {
+        account_id: r.account.as_ref().unwrap_or(kms.account()).to_string(),
         access_key_id: r.access_key_id,
         user_name: r.user_name,
         status: r.status.as_str(),
@@ -63,6 +80,7 @@ pub fn list_access_keys(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u
         .list_access_keys()?
         .into_iter()
         .map(|r| AccessKeyDto {
+            account_id: r.account.as_ref().unwrap_or(kms.account()).to_string(),
             access_key_id: r.access_key_id,
             user_name: r.user_name,
             status: r.status.as_str(),
