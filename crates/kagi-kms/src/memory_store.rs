@@ -13,12 +13,14 @@
 //! - an alias must target an existing key of its region (`CreateAlias`, `UpdateAlias`);
 //! - `UpdateAlias` changes only target and `updated_at`, and does nothing if the alias
 //!   does not exist; deleting or updating something absent is not an error;
-//! - `WipeKeys` keeps access keys, user policies and settings.
+//! - `WipeKeys` keeps access keys, user policies and settings;
+//! - a grant's key must exist; destroying the key removes its grants.
 
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
-    AccessKeyRecord, AliasRecord, KeyMetadata, StoredKey, StoredVersion, UserPolicyRecord,
+    AccessKeyRecord, AliasRecord, GrantRecord, KeyMetadata, StoredKey, StoredVersion,
+    UserPolicyRecord,
 };
 use crate::store::{Store, StoreError, Write};
 use std::collections::BTreeMap;
@@ -42,6 +44,8 @@ struct State {
     /// By (user name, policy name).
     user_policies: BTreeMap<(String, String), UserPolicyRecord>,
     settings: BTreeMap<String, String>,
+    /// By grant id (unique in the installation).
+    grants: BTreeMap<String, GrantRecord>,
 }
 
 /// The in-memory store. See the module documentation.
@@ -99,6 +103,8 @@ impl State {
                 self.keys.remove(&(region.clone(), key_id));
                 self.aliases
                     .retain(|(r, _), a| !(*r == region && a.target == key_id));
+                self.grants
+                    .retain(|_, g| !(g.region == region && g.key_id == key_id));
             }
             Write::CreateAlias(alias) => {
                 let id = (alias.region.clone(), alias.name.clone());
@@ -161,12 +167,35 @@ impl State {
             } => {
                 self.user_policies.remove(&(user_name, policy_name));
             }
+            Write::PutGrant(grant) => {
+                if self.grants.contains_key(&grant.grant_id) {
+                    return Err(StoreError::Conflict);
+                }
+                if !self.keys.contains_key(&(grant.region.clone(), grant.key_id)) {
+                    return Err(missing_key(&grant.region, &grant.key_id));
+                }
+                self.grants.insert(grant.grant_id.clone(), grant);
+            }
+            Write::DeleteGrant {
+                region,
+                key_id,
+                grant_id,
+            } => {
+                let ours = self
+                    .grants
+                    .get(&grant_id)
+                    .is_some_and(|g| g.region == region && g.key_id == key_id);
+                if ours {
+                    self.grants.remove(&grant_id);
+                }
+            }
             Write::PutSetting { name, value } => {
                 self.settings.insert(name, value);
             }
             Write::WipeKeys => {
                 self.keys.clear();
                 self.aliases.clear();
+                self.grants.clear();
             }
         }
         Ok(())
@@ -294,6 +323,49 @@ impl Store for MemoryStore {
             .range((user_name.to_owned(), String::new())..)
             .take_while(|((user, _), _)| user == user_name)
             .map(|(_, p)| p.clone())
+            .collect())
+    }
+
+    fn grants(&self, region: &Region, key_id: &KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(self
+            .read()
+            .grants
+            .values()
+            .filter(|g| g.region == *region && g.key_id == *key_id)
+            .cloned()
+            .collect())
+    }
+
+    fn grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        Ok(self
+            .read()
+            .grants
+            .get(grant_id)
+            .filter(|g| g.region == *region && g.key_id == *key_id)
+            .cloned())
+    }
+
+    fn retirable_grants(
+        &self,
+        retiring_principal: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(self
+            .read()
+            .grants
+            .values()
+            .filter(|g| {
+                g.retiring_principal.as_deref() == Some(retiring_principal)
+                    && after.is_none_or(|a| g.grant_id.as_str() > a)
+            })
+            .take(limit)
+            .cloned()
             .collect())
     }
 }

@@ -74,6 +74,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
         '{"Version":"2012-10-17","Statement":[{"Sid":"KagiLegacyFullKmsAccess","Effect":"Allow","Action":"kms:*","Resource":"*"}]}',
         MIN(created_at)
     FROM access_keys WHERE admin = 0 GROUP BY user_name;"#,
+    // 3: grants. Operations and constraints are JSON (codec.rs); a grant goes with its key.
+    "CREATE TABLE grants (
+        grant_id TEXT PRIMARY KEY,
+        region TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        name TEXT,
+        grantee_principal TEXT NOT NULL,
+        retiring_principal TEXT,
+        issuing_principal TEXT NOT NULL,
+        operations TEXT NOT NULL,
+        constraints TEXT,
+        created_at INTEGER NOT NULL,
+        token_secret BLOB NOT NULL,
+        FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX grants_key ON grants (region, key_id, grant_id);
+    CREATE INDEX grants_retiring ON grants (retiring_principal, grant_id)
+        WHERE retiring_principal IS NOT NULL;",
 ];
 
 /// Brings the schema to the newest version, in one transaction per step.
