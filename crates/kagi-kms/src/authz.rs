@@ -405,8 +405,14 @@ mod tests {
 
     #[test]
     fn a_grant_opens_a_key_nothing_denies() {
-        assert_eq!(decide(eval(NotApplicable, NotApplicable), true, true), Ok(()));
-        assert_eq!(decide(eval(AllowAccount, NotApplicable), true, true), Ok(()));
+        assert_eq!(
+            decide(eval(NotApplicable, NotApplicable), true, true),
+            Ok(())
+        );
+        assert_eq!(
+            decide(eval(AllowAccount, NotApplicable), true, true),
+            Ok(())
+        );
         // Grants are on keys: they do nothing for requests without one.
         assert_eq!(
             decide(eval(NotApplicable, NotApplicable), false, true),

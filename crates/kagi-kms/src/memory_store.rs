@@ -171,7 +171,10 @@ impl State {
                 if self.grants.contains_key(&grant.grant_id) {
                     return Err(StoreError::Conflict);
                 }
-                if !self.keys.contains_key(&(grant.region.clone(), grant.key_id)) {
+                if !self
+                    .keys
+                    .contains_key(&(grant.region.clone(), grant.key_id))
+                {
                     return Err(missing_key(&grant.region, &grant.key_id));
                 }
                 self.grants.insert(grant.grant_id.clone(), grant);

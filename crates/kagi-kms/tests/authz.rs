@@ -89,6 +89,7 @@ impl World {
                     plaintext: SecretBytes::from_slice(b"secret"),
                     context: ctx(context),
                     algorithm: None,
+                    grant_tokens: Vec::new(),
                     dry_run: false,
                 },
             )
@@ -104,6 +105,7 @@ impl World {
                     context: ctx(context),
                     key_id: None,
                     algorithm: None,
+                    grant_tokens: Vec::new(),
                     dry_run: false,
                 },
             )
@@ -177,7 +179,7 @@ fn a_key_policy_naming_the_user_needs_no_identity_policy() {
     ))));
     let blob = w.encrypt(&w.alice, &key, &[]).unwrap();
     w.decrypt(&w.alice, &blob, &[]).unwrap();
-    assert_eq!(code(w.kms.describe_key(&w.alice, &key)), ACCESS_DENIED);
+    assert_eq!(code(w.kms.describe_key(&w.alice, &key, &[])), ACCESS_DENIED);
 }
 
 #[test]
@@ -191,8 +193,11 @@ fn without_the_account_statement_identity_policies_do_not_reach_the_key() {
     assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
     // The administrator's implicit identity access does not reach it either unless named.
     let other_admin = caller("other-admin", true);
-    assert_eq!(code(w.kms.describe_key(&other_admin, &key)), ACCESS_DENIED);
-    w.kms.describe_key(&w.admin, &key).unwrap();
+    assert_eq!(
+        code(w.kms.describe_key(&other_admin, &key, &[])),
+        ACCESS_DENIED
+    );
+    w.kms.describe_key(&w.admin, &key, &[]).unwrap();
 }
 
 #[test]
@@ -281,9 +286,12 @@ fn request_alias_and_resource_tag_conditions() {
         r#"{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*",
             "Condition":{"StringEquals":{"aws:ResourceTag/team":"payments"}}}"#,
     );
-    w.kms.describe_key(&w.alice, &tagged).unwrap();
+    w.kms.describe_key(&w.alice, &tagged, &[]).unwrap();
     let untagged = w.key(None);
-    assert_eq!(code(w.kms.describe_key(&w.alice, &untagged)), ACCESS_DENIED);
+    assert_eq!(
+        code(w.kms.describe_key(&w.alice, &untagged, &[])),
+        ACCESS_DENIED
+    );
 }
 
 #[test]
@@ -379,30 +387,37 @@ fn rank(d: Decision) -> u8 {
     }
 }
 
-// The combination has few inputs, so these properties are checked exhaustively.
+// The combination has few inputs, so these properties are checked exhaustively, with a
+// grant dimension (whether a grant on the key allows the request).
 
-/// A deny in any policy is never overridden.
+/// A deny in any policy is never overridden, not even by a grant.
 #[test]
 fn a_deny_is_never_overridden() {
     for other in DECISIONS {
         for has_key in [false, true] {
-            for e in [
-                Evaluation {
-                    key: Decision::Deny,
-                    identity: other,
-                },
-                Evaluation {
-                    key: other,
-                    identity: Decision::Deny,
-                },
-            ] {
-                assert!(decide(e, has_key).is_err(), "{e:?} has_key={has_key}");
+            for granted in [false, true] {
+                for e in [
+                    Evaluation {
+                        key: Decision::Deny,
+                        identity: other,
+                    },
+                    Evaluation {
+                        key: other,
+                        identity: Decision::Deny,
+                    },
+                ] {
+                    assert!(
+                        decide(e, has_key, granted).is_err(),
+                        "{e:?} has_key={has_key} granted={granted}"
+                    );
+                }
             }
         }
     }
 }
 
-/// Making any policy more permissive (adding an allow) never removes access.
+/// Making any policy more permissive (adding an allow), or adding a grant, never removes
+/// access.
 #[test]
 fn adding_an_allow_never_removes_access() {
     for (key, identity, more_key, more_identity) in NOT_DENY.iter().flat_map(|&a| {
@@ -415,19 +430,39 @@ fn adding_an_allow_never_removes_access() {
         if rank(more_key) < rank(key) || rank(more_identity) < rank(identity) {
             continue;
         }
-        for has_key in [false, true] {
-            let before = decide(Evaluation { key, identity }, has_key).is_ok();
-            let after = decide(
-                Evaluation {
-                    key: more_key,
-                    identity: more_identity,
-                },
-                has_key,
-            )
-            .is_ok();
-            assert!(
-                !before || after,
-                "{key:?}/{identity:?} → {more_key:?}/{more_identity:?}"
+        for (granted, more_granted) in [(false, false), (false, true), (true, true)] {
+            for has_key in [false, true] {
+                let before = decide(Evaluation { key, identity }, has_key, granted).is_ok();
+                let after = decide(
+                    Evaluation {
+                        key: more_key,
+                        identity: more_identity,
+                    },
+                    has_key,
+                    more_granted,
+                )
+                .is_ok();
+                assert!(
+                    !before || after,
+                    "{key:?}/{identity:?}/{granted} → {more_key:?}/{more_identity:?}/{more_granted}"
+                );
+            }
+        }
+    }
+}
+
+/// A grant opens exactly the keys nothing denies, and nothing without a key.
+#[test]
+fn a_grant_allows_exactly_what_no_policy_denies() {
+    for key in DECISIONS {
+        for identity in DECISIONS {
+            let e = Evaluation { key, identity };
+            let no_deny = key != Decision::Deny && identity != Decision::Deny;
+            assert_eq!(decide(e, true, true).is_ok(), no_deny, "{e:?}");
+            assert_eq!(
+                decide(e, false, true).is_ok(),
+                decide(e, false, false).is_ok(),
+                "{e:?}: grants need a key"
             );
         }
     }

@@ -99,14 +99,19 @@ fn grant(n: u8, key: &KeyMetadata, retiring: Option<&str>) -> GrantRecord {
 }
 
 fn put_grant(s: &dyn Store, g: &GrantRecord) {
-    s.apply(vec![Write::PutGrant(g.clone())]).expect("put grant");
+    s.apply(vec![Write::PutGrant(g.clone())])
+        .expect("put grant");
 }
 
 fn grants_round_trip_per_key(s: &dyn Store) {
     let (k1, k2) = (key(1, "us-east-1"), key(2, "us-east-1"));
     put_key(s, &k1);
     put_key(s, &k2);
-    let (a, b, c) = (grant(9, &k1, None), grant(3, &k1, Some("r")), grant(6, &k2, None));
+    let (a, b, c) = (
+        grant(9, &k1, None),
+        grant(3, &k1, Some("r")),
+        grant(6, &k2, None),
+    );
     for g in [&a, &b, &c] {
         put_grant(s, g);
     }
@@ -173,7 +178,10 @@ fn retirable_grants_are_listed_in_pages(s: &dyn Store) {
     for g in &mine {
         put_grant(s, g);
     }
-    put_grant(s, &grant(2, &k1, Some("arn:aws:iam::111122223333:user/other")));
+    put_grant(
+        s,
+        &grant(2, &k1, Some("arn:aws:iam::111122223333:user/other")),
+    );
     put_grant(s, &grant(4, &k1, None));
     let ids = |after: Option<&str>, limit| -> Vec<String> {
         s.retirable_grants(retiring, after, limit)

@@ -111,7 +111,10 @@ pub struct RetireGrantRequest {
 impl std::fmt::Debug for RetireGrantRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RetireGrantRequest")
-            .field("grant_token", &self.grant_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "grant_token",
+                &self.grant_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("key_id", &self.key_id)
             .field("grant_id", &self.grant_id)
             .finish()
@@ -158,7 +161,11 @@ fn check_name(name: &str) -> Result<(), KmsError> {
 /// The operations of a new grant: AWS's enum, without duplicates, in the enum's order.
 fn parse_operations(raw: &[String]) -> Result<Vec<GrantOperation>, KmsError> {
     if raw.is_empty() {
-        return Err(constraint("operations", "[]", "have length greater than or equal to 1"));
+        return Err(constraint(
+            "operations",
+            "[]",
+            "have length greater than or equal to 1",
+        ));
     }
     let mut ops = Vec::with_capacity(raw.len());
     for r in raw {
@@ -230,7 +237,11 @@ pub(crate) fn check_grant_token_list(tokens: &[String]) -> Result<(), KmsError> 
 /// issues (`InvalidGrantIdException`).
 fn check_grant_id(grant_id: &str) -> Result<(), KmsError> {
     if grant_id.is_empty() || grant_id.chars().count() > 128 {
-        return Err(constraint("grantId", grant_id, "have length between 1 and 128"));
+        return Err(constraint(
+            "grantId",
+            grant_id,
+            "have length between 1 and 128",
+        ));
     }
     let ours = grant_id.len() == GRANT_ID_BYTES * 2
         && grant_id
@@ -737,7 +748,10 @@ impl Kms {
             .find(|g| g.grant_id == grant_id)
             .cloned()
             .ok_or_else(|| {
-                KmsError::not_found(format!("Grant {grant_id} does not exist on key {}", key.arn))
+                KmsError::not_found(format!(
+                    "Grant {grant_id} does not exist on key {}",
+                    key.arn
+                ))
             })
     }
 

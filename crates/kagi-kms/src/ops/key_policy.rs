@@ -72,7 +72,13 @@ impl Kms {
                 )],
             };
             self.add_global_values(caller, &mut request);
-            if decide(self.evaluate(caller, request, Some(&compiled))?, true, false).is_err() {
+            if decide(
+                self.evaluate(caller, request, Some(&compiled))?,
+                true,
+                false,
+            )
+            .is_err()
+            {
                 return Err(KmsError::MalformedPolicyDocument {
                     message: "The new key policy will not allow you to update the key policy in the future."
                         .into(),

@@ -195,7 +195,13 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                 g.created_at.0,
                 g.token_secret,
             ])
-            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { backend(e) })?;
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    backend(e)
+                }
+            })?;
         }
         Write::DeleteGrant {
             region,
