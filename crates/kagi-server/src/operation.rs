@@ -39,6 +39,11 @@ pub enum Operation {
     GetKeyPolicy,
     PutKeyPolicy,
     ListKeyPolicies,
+    CreateGrant,
+    ListGrants,
+    ListRetirableGrants,
+    RetireGrant,
+    RevokeGrant,
     GetKeyLastUsage,
     LookupEvents,
     AuditGetCheckpoint,
@@ -95,6 +100,11 @@ impl Operation {
         Operation::GetKeyPolicy,
         Operation::PutKeyPolicy,
         Operation::ListKeyPolicies,
+        Operation::CreateGrant,
+        Operation::ListGrants,
+        Operation::ListRetirableGrants,
+        Operation::RetireGrant,
+        Operation::RevokeGrant,
         Operation::GetKeyLastUsage,
         Operation::LookupEvents,
         Operation::AuditGetCheckpoint,
@@ -137,6 +147,11 @@ impl Operation {
                 "GetKeyPolicy" => GetKeyPolicy,
                 "PutKeyPolicy" => PutKeyPolicy,
                 "ListKeyPolicies" => ListKeyPolicies,
+                "CreateGrant" => CreateGrant,
+                "ListGrants" => ListGrants,
+                "ListRetirableGrants" => ListRetirableGrants,
+                "RetireGrant" => RetireGrant,
+                "RevokeGrant" => RevokeGrant,
                 _ => return None,
             });
         }
@@ -291,6 +306,11 @@ mod tests {
                 | Operation::GetKeyPolicy
                 | Operation::PutKeyPolicy
                 | Operation::ListKeyPolicies
+                | Operation::CreateGrant
+                | Operation::ListGrants
+                | Operation::ListRetirableGrants
+                | Operation::RetireGrant
+                | Operation::RevokeGrant
                 | Operation::GetKeyLastUsage
                 | Operation::LookupEvents
                 | Operation::AuditGetCheckpoint
@@ -302,7 +322,7 @@ mod tests {
         assert!(Operation::ALL.iter().all(|op| listed(*op)));
         let mut seen = Operation::ALL.to_vec();
         seen.dedup();
-        assert_eq!(seen.len(), 42);
+        assert_eq!(seen.len(), 47);
     }
 
     #[test]

@@ -436,6 +436,11 @@ pub fn grant_id_of_token(token: &str) -> Option<String> {
     parse_token(token).map(|t| t.grant_id)
 }
 
+/// The key id a token names, if it is of Kagi's form (for the audit record's resources).
+pub fn key_id_of_token(token: &str) -> Option<KeyId> {
+    parse_token(token).map(|t| t.key_id)
+}
+
 impl Kms {
     fn issue_token(&self, grant: &GrantRecord) -> Result<String, KmsError> {
         let grant_id = unhex(&grant.grant_id).ok_or_else(|| crate::InternalError::CorruptKey {
