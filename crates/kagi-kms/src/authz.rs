@@ -7,7 +7,12 @@
 //!   policy's "Enable IAM User Permissions" statement), in which case an identity policy
 //!   of the caller must allow the action too;
 //! - operations on no key (CreateKey, ListKeys, ListAliases, GenerateRandom) and the alias
-//!   side of alias operations are decided by identity policies alone.
+//!   side of alias operations are decided by identity policies alone;
+//! - when the policies neither deny nor allow a key operation, a grant on the key may allow
+//!   it (`ops::grants`): its grantee is the caller, its operations include the action and
+//!   its constraints hold for the request. An explicit deny still wins over a grant: AWS
+//!   gives a principal no permission to a KMS key "unless that permission is provided
+//!   explicitly and never denied" (KMS Developer Guide, "KMS key access and permissions").
 //!
 //! Parsing and evaluating policy documents is the [`PolicyEngine`]'s (the `kagi-policy`
 //! crate implements it): this crate knows no JSON. A policy is compiled once (when a key is
@@ -18,6 +23,8 @@
 //! they do to an AWS administrator.
 
 use crate::cache::KeyEntry;
+use crate::model::{GrantConstraints, GrantOperation};
+use crate::ops::encrypt::EncryptionContext;
 use crate::ops::roles::role_cache_key;
 use crate::{Caller, Kms, KmsError, Principal};
 use std::any::Any;
@@ -128,11 +135,35 @@ pub enum Denial {
     OtherAccount,
 }
 
+/// What a grant must allow for a request to go through it.
+#[derive(Debug, Clone, Copy)]
+pub enum GrantUse<'a> {
+    /// No grant can allow this request (an action that is not a grant operation, or a
+    /// request on no key).
+    None,
+    /// An operation without an encryption context (DescribeKey): constraints do not apply.
+    Plain,
+    /// A cryptographic operation with this encryption context.
+    Context(&'a EncryptionContext),
+    /// CreateGrant: a grant may allow it only for a grant that allows no more than itself.
+    NewGrant {
+        operations: &'a [GrantOperation],
+        constraints: Option<&'a GrantConstraints>,
+    },
+}
+
 /// Combines the decisions by AWS KMS's rules (see the module documentation).
 /// `cross_account`: the caller belongs to another account than the key's; then the key
 /// policy *and* the caller's identity policies must allow, even when the key policy names
-/// the caller itself (its account must delegate to it too).
-pub fn decide(e: Evaluation, has_key: bool, cross_account: bool) -> Result<(), Denial> {
+/// the caller itself (its account must delegate to it too). `granted`: a grant on the key
+/// allows the request; it matters only when the request has a key and no policy denies it
+/// (and, for another account's principal, when its identity policies allow too).
+pub fn decide(
+    e: Evaluation,
+    has_key: bool,
+    cross_account: bool,
+    granted: bool,
+) -> Result<(), Denial> {
     if e.key == Decision::Deny {
         return Err(Denial::ExplicitDenyInResource);
     }
@@ -150,6 +181,7 @@ pub fn decide(e: Evaluation, has_key: bool, cross_account: bool) -> Result<(), D
     match e.key {
         Decision::Allow if !cross_account => Ok(()),
         Decision::Allow | Decision::AllowAccount if identity_allows => Ok(()),
+        _ if granted && (!cross_account || identity_allows) => Ok(()),
         Decision::Allow | Decision::AllowAccount => Err(Denial::NoIdentityAllow),
         _ => Err(Denial::NoResourceAllow),
     }
@@ -232,13 +264,15 @@ impl Kms {
         Ok(compiled)
     }
 
-    /// Decides `request` against `key_policy` (the key's, if the request has a key) and the
-    /// caller's identity policies; `AccessDeniedException` if refused.
+    /// Decides `request` against `key_policy` (the key's, if the request has a key), the
+    /// caller's identity policies and, when those allow nothing, the key's grants (`grant`
+    /// says what a grant must allow); `AccessDeniedException` if refused.
     pub(crate) fn authorize(
         &self,
         caller: &Caller,
         mut request: AccessRequest<'_>,
         key: Option<&KeyEntry>,
+        grant: GrantUse<'_>,
     ) -> Result<(), KmsError> {
         self.add_global_values(caller, &mut request);
         if let Some(key) = key {
@@ -247,8 +281,17 @@ impl Kms {
         let key_policy = key.and_then(|k| k.policy.as_ref());
         let (action, resource) = (request.action, request.resource);
         let evaluation = self.evaluate(caller, request, key_policy)?;
+        let has_key = key.is_some();
         let cross_account = caller.principal.account != self.account;
-        decide(evaluation, key.is_some(), cross_account).map_err(|why| KmsError::AccessDenied {
+        // Grants are consulted only when nothing else allows and nothing denies, so the
+        // usual path never looks at them.
+        let granted = match (decide(evaluation, has_key, cross_account, false), key) {
+            (Err(Denial::NoResourceAllow | Denial::NoIdentityAllow), Some(key)) => {
+                self.grant_allows(caller, key, action, grant)?
+            }
+            _ => false,
+        };
+        decide(evaluation, has_key, cross_account, granted).map_err(|why| KmsError::AccessDenied {
             message: denial_message(&caller.principal.arn, action, resource, why),
         })
     }
@@ -271,6 +314,45 @@ impl Kms {
             evaluation.identity = Decision::Allow;
         }
         Ok(evaluation)
+    }
+
+    /// RetireGrant's rule: the retiring principal, or the grantee of a grant that includes
+    /// RetireGrant, may retire it; so may principals of the account an identity policy
+    /// allows `kms:RetireGrant` (administrators). An identity policy's explicit deny of
+    /// `kms:RetireGrant` wins; the key policy is not consulted (AWS: it is "not effective in
+    /// a key policy").
+    pub(crate) fn authorize_retire(
+        &self,
+        caller: &Caller,
+        key: &KeyEntry,
+        grant: &crate::model::GrantRecord,
+    ) -> Result<(), KmsError> {
+        use crate::ops::grants::principal_matches;
+        let action = "kms:RetireGrant";
+        let mut request = AccessRequest {
+            principal: &caller.principal,
+            action,
+            resource: &key.arn,
+            values: Vec::new(),
+        };
+        self.add_global_values(caller, &mut request);
+        add_key_values(key, &mut request);
+        let identity = self.evaluate(caller, request, None)?.identity;
+        let named = |p: &str| principal_matches(&caller.principal.arn, p);
+        let why = match identity {
+            Decision::Deny => Denial::ExplicitDenyInIdentity,
+            _ if grant.retiring_principal.as_deref().is_some_and(named) => return Ok(()),
+            _ if named(&grant.grantee_principal)
+                && grant.operations.contains(&GrantOperation::RetireGrant) =>
+            {
+                return Ok(())
+            }
+            Decision::Allow | Decision::AllowAccount => return Ok(()),
+            Decision::NotApplicable => Denial::NoIdentityAllow,
+        };
+        Err(KmsError::AccessDenied {
+            message: denial_message(&caller.principal.arn, action, &key.arn, why),
+        })
     }
 
     /// The request-independent condition keys: who calls, from where, when.
@@ -337,23 +419,33 @@ mod tests {
     #[test]
     fn an_explicit_deny_anywhere_wins() {
         for other in [Allow, AllowAccount, NotApplicable, Deny] {
-            assert!(decide(eval(Deny, other), true, false).is_err());
-            assert!(decide(eval(other, Deny), true, false).is_err());
-            assert!(decide(eval(other, Deny), false, false).is_err());
+            for granted in [false, true] {
+                for cross in [false, true] {
+                    assert!(decide(eval(Deny, other), true, cross, granted).is_err());
+                    assert!(decide(eval(other, Deny), true, cross, granted).is_err());
+                    assert!(decide(eval(other, Deny), false, cross, granted).is_err());
+                }
+            }
         }
     }
 
     #[test]
     fn the_key_policy_must_allow_and_may_delegate_to_identity_policies() {
-        assert_eq!(decide(eval(Allow, NotApplicable), true, false), Ok(()));
-        assert_eq!(decide(eval(AllowAccount, Allow), true, false), Ok(()));
         assert_eq!(
-            decide(eval(AllowAccount, NotApplicable), true, false),
+            decide(eval(Allow, NotApplicable), true, false, false),
+            Ok(())
+        );
+        assert_eq!(
+            decide(eval(AllowAccount, Allow), true, false, false),
+            Ok(())
+        );
+        assert_eq!(
+            decide(eval(AllowAccount, NotApplicable), true, false, false),
             Err(Denial::NoIdentityAllow)
         );
         // An identity policy alone never opens a key.
         assert_eq!(
-            decide(eval(NotApplicable, Allow), true, false),
+            decide(eval(NotApplicable, Allow), true, false, false),
             Err(Denial::NoResourceAllow)
         );
     }
@@ -362,26 +454,46 @@ mod tests {
     fn another_account_needs_both_sides_and_has_no_keys_here() {
         // Naming the foreign caller in the key policy is not enough: its account decides too.
         assert_eq!(
-            decide(eval(Allow, NotApplicable), true, true),
+            decide(eval(Allow, NotApplicable), true, true, false),
             Err(Denial::NoIdentityAllow)
         );
-        assert_eq!(decide(eval(Allow, Allow), true, true), Ok(()));
-        assert_eq!(decide(eval(AllowAccount, Allow), true, true), Ok(()));
+        assert_eq!(decide(eval(Allow, Allow), true, true, false), Ok(()));
+        assert_eq!(decide(eval(AllowAccount, Allow), true, true, false), Ok(()));
         assert_eq!(
-            decide(eval(NotApplicable, Allow), true, true),
+            decide(eval(NotApplicable, Allow), true, true, false),
             Err(Denial::NoResourceAllow)
         );
         assert_eq!(
-            decide(eval(NotApplicable, Allow), false, true),
+            decide(eval(NotApplicable, Allow), false, true, false),
             Err(Denial::OtherAccount)
         );
     }
 
     #[test]
-    fn requests_without_a_key_need_an_identity_policy() {
-        assert_eq!(decide(eval(NotApplicable, Allow), false, false), Ok(()));
+    fn a_grant_opens_a_key_nothing_denies() {
         assert_eq!(
-            decide(eval(NotApplicable, NotApplicable), false, false),
+            decide(eval(NotApplicable, NotApplicable), true, false, true),
+            Ok(())
+        );
+        assert_eq!(
+            decide(eval(AllowAccount, NotApplicable), true, false, true),
+            Ok(())
+        );
+        // Grants are on keys: they do nothing for requests without one.
+        assert_eq!(
+            decide(eval(NotApplicable, NotApplicable), false, false, true),
+            Err(Denial::NoIdentityAllow)
+        );
+    }
+
+    #[test]
+    fn requests_without_a_key_need_an_identity_policy() {
+        assert_eq!(
+            decide(eval(NotApplicable, Allow), false, false, false),
+            Ok(())
+        );
+        assert_eq!(
+            decide(eval(NotApplicable, NotApplicable), false, false, false),
             Err(Denial::NoIdentityAllow)
         );
     }

@@ -1,4 +1,5 @@
-//! In-memory caches of unwrapped key material, alias targets and access-key secrets.
+//! In-memory caches of unwrapped key material, alias targets, grants and access-key
+//! secrets.
 //!
 //! The cache is filled on first use from the store and updated by this process' own
 //! mutations after they are durable. It never holds a key the store does not have: a
@@ -6,7 +7,7 @@
 
 use crate::authz::CompiledPolicy;
 use crate::ids::{AliasName, KeyId, Region};
-use crate::model::{KeyMetadata, StoredVersion};
+use crate::model::{GrantRecord, KeyMetadata, StoredVersion};
 use crate::Principal;
 use kagi_crypto::{BackingKey, SecretBytes};
 use std::collections::HashMap;
@@ -126,6 +127,9 @@ pub struct Cache {
     generation: AtomicU64,
     keys: RwLock<Regional<KeyId, Arc<KeyEntry>>>,
     aliases: RwLock<Regional<AliasName, KeyId>>,
+    /// Every grant of a key, by key (ordered by grant id), so that authorizing through a
+    /// grant never reaches the store on a warm key.
+    grants: RwLock<Regional<KeyId, Arc<[GrantRecord]>>>,
     credentials: RwLock<HashMap<String, Arc<Credential>>>,
     /// Compiled inline identity policies, by user name.
     user_policies: RwLock<HashMap<String, Arc<[CompiledPolicy]>>>,
@@ -137,6 +141,7 @@ impl Default for Cache {
             generation: AtomicU64::new(0),
             keys: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
             aliases: RwLock::new(Regional::new(MAX_CACHED_ALIASES)),
+            grants: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
             credentials: RwLock::new(HashMap::new()),
             user_policies: RwLock::new(HashMap::new()),
         }
@@ -184,9 +189,34 @@ impl Cache {
     pub fn remove_key(&self, region: &Region, id: &KeyId) {
         let mut keys = write!(self.keys);
         let mut aliases = write!(self.aliases);
+        let mut grants = write!(self.grants);
         self.bump();
         keys.remove(region, id);
         aliases.retain(region, |target| target != id);
+        grants.remove(region, id);
+    }
+    /// The grants of a key, if cached.
+    pub fn grants(&self, region: &Region, id: &KeyId) -> Option<Arc<[GrantRecord]>> {
+        read!(self.grants).get(region, id).cloned()
+    }
+    /// Caches the grants of a key after a durable change of them.
+    pub fn put_grants(&self, region: &Region, id: KeyId, grants: Arc<[GrantRecord]>) {
+        let mut all = write!(self.grants);
+        self.bump();
+        all.insert(region, id, grants);
+    }
+    /// Caches grants loaded from the store, unless a mutation happened since `generation`.
+    pub fn insert_loaded_grants(
+        &self,
+        generation: u64,
+        region: &Region,
+        id: KeyId,
+        grants: Arc<[GrantRecord]>,
+    ) {
+        let mut all = write!(self.grants);
+        if self.generation() == generation {
+            all.insert(region, id, grants);
+        }
     }
     pub fn alias(&self, region: &Region, name: &AliasName) -> Option<KeyId> {
         read!(self.aliases).get(region, name).copied()
@@ -216,9 +246,11 @@ impl Cache {
     pub fn clear_keys(&self) {
         let mut keys = write!(self.keys);
         let mut aliases = write!(self.aliases);
+        let mut grants = write!(self.grants);
         self.bump();
         keys.clear();
         aliases.clear();
+        grants.clear();
     }
     pub fn credential(&self, access_key_id: &str) -> Option<Arc<Credential>> {
         read!(self.credentials).get(access_key_id).cloned()

@@ -49,6 +49,13 @@ pub enum KmsError {
 
     #[error("{message}")]
     MalformedPolicyDocument { message: String },
+    /// `InvalidGrantTokenException`: a grant token that Kagi did not issue, or that was
+    /// altered. Never quotes the token (it is a credential).
+    #[error("The grant token is not valid.")]
+    InvalidGrantToken,
+    /// `InvalidGrantIdException`: a grant id that is not of the form Kagi issues.
+    #[error("Invalid grant id: {grant_id}")]
+    InvalidGrantId { grant_id: String },
     /// `InvalidMarkerException`.
     #[error("Invalid marker: {marker}")]
     InvalidMarker { marker: String },
@@ -126,6 +133,8 @@ impl KmsError {
             KmsError::Validation { .. } => "ValidationException",
             KmsError::AccessDenied { .. } => "AccessDeniedException",
             KmsError::MalformedPolicyDocument { .. } => "MalformedPolicyDocumentException",
+            KmsError::InvalidGrantToken => "InvalidGrantTokenException",
+            KmsError::InvalidGrantId { .. } => "InvalidGrantIdException",
             KmsError::InvalidMarker { .. } => "InvalidMarkerException",
             KmsError::Tag { .. } => "TagException",
             KmsError::LimitExceeded { .. } => "LimitExceededException",

@@ -17,12 +17,14 @@
 //!   keeps `created_at` and the role's policies); `DeleteRole` also deletes the role's
 //!   policies; a role policy does not need its role to exist;
 //! - `WipeKeys` keeps access keys, user policies, roles, role policies and settings.
+//! - `WipeKeys` keeps access keys, user policies and settings;
+//! - a grant's key must exist; destroying the key removes its grants.
 
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
-    AccessKeyRecord, AliasRecord, KeyMetadata, RolePolicyRecord, RoleRecord, StoredKey,
-    StoredVersion, UserPolicyRecord,
+    AccessKeyRecord, AliasRecord, GrantRecord, KeyMetadata, RolePolicyRecord, RoleRecord,
+    StoredKey, StoredVersion, UserPolicyRecord,
 };
 use crate::store::{Store, StoreError, Write};
 use std::collections::BTreeMap;
@@ -50,6 +52,8 @@ struct State {
     /// By (role name, policy name).
     role_policies: BTreeMap<(String, String), RolePolicyRecord>,
     settings: BTreeMap<String, String>,
+    /// By grant id (unique in the installation).
+    grants: BTreeMap<String, GrantRecord>,
 }
 
 /// The in-memory store. See the module documentation.
@@ -107,6 +111,8 @@ impl State {
                 self.keys.remove(&(region.clone(), key_id));
                 self.aliases
                     .retain(|(r, _), a| !(*r == region && a.target == key_id));
+                self.grants
+                    .retain(|_, g| !(g.region == region && g.key_id == key_id));
             }
             Write::CreateAlias(alias) => {
                 let id = (alias.region.clone(), alias.name.clone());
@@ -194,12 +200,38 @@ impl State {
             } => {
                 self.role_policies.remove(&(role_name, policy_name));
             }
+            Write::PutGrant(grant) => {
+                if self.grants.contains_key(&grant.grant_id) {
+                    return Err(StoreError::Conflict);
+                }
+                if !self
+                    .keys
+                    .contains_key(&(grant.region.clone(), grant.key_id))
+                {
+                    return Err(missing_key(&grant.region, &grant.key_id));
+                }
+                self.grants.insert(grant.grant_id.clone(), grant);
+            }
+            Write::DeleteGrant {
+                region,
+                key_id,
+                grant_id,
+            } => {
+                let ours = self
+                    .grants
+                    .get(&grant_id)
+                    .is_some_and(|g| g.region == region && g.key_id == key_id);
+                if ours {
+                    self.grants.remove(&grant_id);
+                }
+            }
             Write::PutSetting { name, value } => {
                 self.settings.insert(name, value);
             }
             Write::WipeKeys => {
                 self.keys.clear();
                 self.aliases.clear();
+                self.grants.clear();
             }
         }
         Ok(())
@@ -345,6 +377,48 @@ impl Store for MemoryStore {
             .range((role_name.to_owned(), String::new())..)
             .take_while(|((role, _), _)| role == role_name)
             .map(|(_, p)| p.clone())
+            .collect())
+    }
+    fn grants(&self, region: &Region, key_id: &KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(self
+            .read()
+            .grants
+            .values()
+            .filter(|g| g.region == *region && g.key_id == *key_id)
+            .cloned()
+            .collect())
+    }
+
+    fn grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        Ok(self
+            .read()
+            .grants
+            .get(grant_id)
+            .filter(|g| g.region == *region && g.key_id == *key_id)
+            .cloned())
+    }
+
+    fn retirable_grants(
+        &self,
+        retiring_principal: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(self
+            .read()
+            .grants
+            .values()
+            .filter(|g| {
+                g.retiring_principal.as_deref() == Some(retiring_principal)
+                    && after.is_none_or(|a| g.grant_id.as_str() > a)
+            })
+            .take(limit)
+            .cloned()
             .collect())
     }
 }

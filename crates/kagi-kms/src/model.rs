@@ -170,3 +170,122 @@ pub struct RolePolicyRecord {
     pub document: String,
     pub updated_at: Timestamp,
 }
+/// An operation a grant can allow (AWS's `GrantOperation` enum). Kagi's keys are symmetric,
+/// so only the symmetric operations, `DescribeKey`, `CreateGrant` and `RetireGrant` can ever
+/// be used through a grant; the others are accepted, stored and listed as AWS does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantOperation {
+    Decrypt,
+    Encrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    ReEncryptFrom,
+    ReEncryptTo,
+    Sign,
+    Verify,
+    GetPublicKey,
+    CreateGrant,
+    RetireGrant,
+    DescribeKey,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
+    GenerateMac,
+    VerifyMac,
+    DeriveSharedSecret,
+}
+
+impl GrantOperation {
+    /// Every operation, in the order of AWS's API model.
+    pub const ALL: [GrantOperation; 17] = [
+        GrantOperation::Decrypt,
+        GrantOperation::Encrypt,
+        GrantOperation::GenerateDataKey,
+        GrantOperation::GenerateDataKeyWithoutPlaintext,
+        GrantOperation::ReEncryptFrom,
+        GrantOperation::ReEncryptTo,
+        GrantOperation::Sign,
+        GrantOperation::Verify,
+        GrantOperation::GetPublicKey,
+        GrantOperation::CreateGrant,
+        GrantOperation::RetireGrant,
+        GrantOperation::DescribeKey,
+        GrantOperation::GenerateDataKeyPair,
+        GrantOperation::GenerateDataKeyPairWithoutPlaintext,
+        GrantOperation::GenerateMac,
+        GrantOperation::VerifyMac,
+        GrantOperation::DeriveSharedSecret,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantOperation::Decrypt => "Decrypt",
+            GrantOperation::Encrypt => "Encrypt",
+            GrantOperation::GenerateDataKey => "GenerateDataKey",
+            GrantOperation::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            GrantOperation::ReEncryptFrom => "ReEncryptFrom",
+            GrantOperation::ReEncryptTo => "ReEncryptTo",
+            GrantOperation::Sign => "Sign",
+            GrantOperation::Verify => "Verify",
+            GrantOperation::GetPublicKey => "GetPublicKey",
+            GrantOperation::CreateGrant => "CreateGrant",
+            GrantOperation::RetireGrant => "RetireGrant",
+            GrantOperation::DescribeKey => "DescribeKey",
+            GrantOperation::GenerateDataKeyPair => "GenerateDataKeyPair",
+            GrantOperation::GenerateDataKeyPairWithoutPlaintext => {
+                "GenerateDataKeyPairWithoutPlaintext"
+            }
+            GrantOperation::GenerateMac => "GenerateMac",
+            GrantOperation::VerifyMac => "VerifyMac",
+            GrantOperation::DeriveSharedSecret => "DeriveSharedSecret",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.as_str() == s)
+    }
+
+    /// The operation a policy action (`kms:Encrypt`) stands for, if a grant can allow it.
+    pub fn of_action(action: &str) -> Option<Self> {
+        action.strip_prefix("kms:").and_then(Self::parse)
+    }
+}
+
+/// A grant's encryption-context constraints (AWS's `GrantConstraints`). As AWS documents,
+/// context keys compare case-insensitively here and values case-sensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantConstraints {
+    /// The request's context must be exactly this one.
+    pub encryption_context_equals: Option<std::collections::BTreeMap<String, String>>,
+    /// The request's context must include every pair of this one.
+    pub encryption_context_subset: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl GrantConstraints {
+    pub fn is_empty(&self) -> bool {
+        self.encryption_context_equals.is_none() && self.encryption_context_subset.is_none()
+    }
+}
+
+/// A grant on a key: it lets `grantee_principal` call `operations` on the key while its
+/// constraints hold, until it is retired or revoked (or the key is destroyed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub region: Region,
+    pub key_id: KeyId,
+    /// 64 lowercase hex digits, unique in the installation.
+    pub grant_id: String,
+    /// The optional friendly name that makes CreateGrant idempotent.
+    pub name: Option<String>,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    /// The ARN of the principal that created the grant.
+    pub issuing_principal: String,
+    /// Without duplicates, in AWS's enum order.
+    pub operations: Vec<GrantOperation>,
+    pub constraints: Option<GrantConstraints>,
+    pub created_at: Timestamp,
+    /// Authenticates the grant's tokens (HMAC-SHA-256 key, 32 random bytes). Tokens carry no
+    /// authority of their own in Kagi (grants are effective at once), so this is an
+    /// integrity key, stored as is; see `ops::grants`.
+    pub token_secret: Vec<u8>,
+}

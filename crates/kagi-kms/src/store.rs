@@ -8,8 +8,8 @@
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
-    AccessKeyRecord, AccessKeyStatus, AliasRecord, KeyMetadata, RolePolicyRecord, RoleRecord,
-    StoredKey, StoredVersion, UserPolicyRecord,
+    AccessKeyRecord, AccessKeyStatus, AliasRecord, GrantRecord, KeyMetadata, RolePolicyRecord,
+    RoleRecord, StoredKey, StoredVersion, UserPolicyRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub enum Write {
         key_id: KeyId,
         version: StoredVersion,
     },
-    /// Destroy a key: metadata, every backing-key version and its aliases.
+    /// Destroy a key: metadata, every backing-key version, its aliases and its grants.
     DestroyKey {
         region: Region,
         key_id: KeyId,
@@ -77,12 +77,20 @@ pub enum Write {
         role_name: String,
         policy_name: String,
     },
+    /// Inserts a grant; [`StoreError::Conflict`] if its id exists. Its key must exist.
+    PutGrant(GrantRecord),
+    /// Removes a grant (retired or revoked); nothing if it does not exist.
+    DeleteGrant {
+        region: Region,
+        key_id: KeyId,
+        grant_id: String,
+    },
     /// A named setting of the installation (account id, root-key fingerprint ...).
     PutSetting {
         name: String,
         value: String,
     },
-    /// Removes every key, version and alias (the `--dev` reset endpoint). Access keys and
+    /// Removes every key, version, alias and grant (the `--dev` reset endpoint). Access keys and
     /// settings stay.
     WipeKeys,
 }
@@ -121,4 +129,20 @@ pub trait Store: Send + Sync {
     fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError>;
     /// The inline policies of `role_name`, ordered by policy name.
     fn role_policies(&self, role_name: &str) -> Result<Vec<RolePolicyRecord>, StoreError>;
+    /// The grants of one key, ordered by grant id.
+    fn grants(&self, region: &Region, key_id: &KeyId) -> Result<Vec<GrantRecord>, StoreError>;
+    fn grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, StoreError>;
+    /// Grants (of every key and region) whose retiring principal is `retiring_principal`,
+    /// ordered by grant id, strictly after `after`.
+    fn retirable_grants(
+        &self,
+        retiring_principal: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
 }

@@ -90,6 +90,7 @@ impl World {
                     plaintext: SecretBytes::from_slice(b"secret"),
                     context: ctx(context),
                     algorithm: None,
+                    grant_tokens: Vec::new(),
                     dry_run: false,
                 },
             )
@@ -105,6 +106,7 @@ impl World {
                     context: ctx(context),
                     key_id: None,
                     algorithm: None,
+                    grant_tokens: Vec::new(),
                     dry_run: false,
                 },
             )
@@ -178,7 +180,7 @@ fn a_key_policy_naming_the_user_needs_no_identity_policy() {
     ))));
     let blob = w.encrypt(&w.alice, &key, &[]).unwrap();
     w.decrypt(&w.alice, &blob, &[]).unwrap();
-    assert_eq!(code(w.kms.describe_key(&w.alice, &key)), ACCESS_DENIED);
+    assert_eq!(code(w.kms.describe_key(&w.alice, &key, &[])), ACCESS_DENIED);
 }
 
 #[test]
@@ -192,8 +194,11 @@ fn without_the_account_statement_identity_policies_do_not_reach_the_key() {
     assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
     // The administrator's implicit identity access does not reach it either unless named.
     let other_admin = caller("other-admin", true);
-    assert_eq!(code(w.kms.describe_key(&other_admin, &key)), ACCESS_DENIED);
-    w.kms.describe_key(&w.admin, &key).unwrap();
+    assert_eq!(
+        code(w.kms.describe_key(&other_admin, &key, &[])),
+        ACCESS_DENIED
+    );
+    w.kms.describe_key(&w.admin, &key, &[]).unwrap();
 }
 
 #[test]
@@ -282,9 +287,12 @@ fn request_alias_and_resource_tag_conditions() {
         r#"{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*",
             "Condition":{"StringEquals":{"aws:ResourceTag/team":"payments"}}}"#,
     );
-    w.kms.describe_key(&w.alice, &tagged).unwrap();
+    w.kms.describe_key(&w.alice, &tagged, &[]).unwrap();
     let untagged = w.key(None);
-    assert_eq!(code(w.kms.describe_key(&w.alice, &untagged)), ACCESS_DENIED);
+    assert_eq!(
+        code(w.kms.describe_key(&w.alice, &untagged, &[])),
+        ACCESS_DENIED
+    );
 }
 
 #[test]
@@ -380,27 +388,28 @@ fn rank(d: Decision) -> u8 {
     }
 }
 
-// The combination has few inputs, so these properties are checked exhaustively.
+// The combination has few inputs, so these properties are checked exhaustively, with a
+// grant dimension (whether a grant on the key allows the request).
 
-/// A deny in any policy is never overridden.
+/// A deny in any policy is never overridden, not even by a grant.
 #[test]
 fn a_deny_is_never_overridden() {
     for other in DECISIONS {
         for has_key in [false, true] {
-            for e in [
-                Evaluation {
-                    key: Decision::Deny,
-                    identity: other,
-                },
-                Evaluation {
-                    key: other,
-                    identity: Decision::Deny,
-                },
-            ] {
-                for cross in [false, true] {
+            for (granted, cross) in [(false, false), (true, false), (false, true), (true, true)] {
+                for e in [
+                    Evaluation {
+                        key: Decision::Deny,
+                        identity: other,
+                    },
+                    Evaluation {
+                        key: other,
+                        identity: Decision::Deny,
+                    },
+                ] {
                     assert!(
-                        decide(e, has_key, cross).is_err(),
-                        "{e:?} {has_key} {cross}"
+                        decide(e, has_key, cross, granted).is_err(),
+                        "{e:?} has_key={has_key} cross={cross} granted={granted}"
                     );
                 }
             }
@@ -408,7 +417,8 @@ fn a_deny_is_never_overridden() {
     }
 }
 
-/// Making any policy more permissive (adding an allow) never removes access.
+/// Making any policy more permissive (adding an allow), or adding a grant, never removes
+/// access.
 #[test]
 fn adding_an_allow_never_removes_access() {
     for (key, identity, more_key, more_identity) in NOT_DENY.iter().flat_map(|&a| {
@@ -421,20 +431,41 @@ fn adding_an_allow_never_removes_access() {
         if rank(more_key) < rank(key) || rank(more_identity) < rank(identity) {
             continue;
         }
-        for (has_key, cross) in [(false, false), (true, false), (false, true), (true, true)] {
-            let before = decide(Evaluation { key, identity }, has_key, cross).is_ok();
-            let after = decide(
-                Evaluation {
-                    key: more_key,
-                    identity: more_identity,
-                },
-                has_key,
-                cross,
-            )
-            .is_ok();
-            assert!(
-                !before || after,
-                "{key:?}/{identity:?} → {more_key:?}/{more_identity:?} ({has_key}, {cross})"
+        for (granted, more_granted) in [(false, false), (false, true), (true, true)] {
+            for (has_key, cross) in [(false, false), (true, false), (false, true), (true, true)] {
+                let before = decide(Evaluation { key, identity }, has_key, cross, granted).is_ok();
+                let after = decide(
+                    Evaluation {
+                        key: more_key,
+                        identity: more_identity,
+                    },
+                    has_key,
+                    cross,
+                    more_granted,
+                )
+                .is_ok();
+                assert!(
+                    !before || after,
+                    "{key:?}/{identity:?}/{granted} → {more_key:?}/{more_identity:?}/{more_granted} ({has_key}, {cross})"
+                );
+            }
+        }
+    }
+}
+
+/// A grant opens exactly the keys nothing denies (to the key's own account), and nothing
+/// without a key.
+#[test]
+fn a_grant_allows_exactly_what_no_policy_denies() {
+    for key in DECISIONS {
+        for identity in DECISIONS {
+            let e = Evaluation { key, identity };
+            let no_deny = key != Decision::Deny && identity != Decision::Deny;
+            assert_eq!(decide(e, true, false, true).is_ok(), no_deny, "{e:?}");
+            assert_eq!(
+                decide(e, false, false, true).is_ok(),
+                decide(e, false, false, false).is_ok(),
+                "{e:?}: grants need a key"
             );
         }
     }
@@ -481,7 +512,7 @@ mod roles {
         let c = session_caller(&w, &s.access_key_id, &s.session_token);
         assert_eq!(c.principal.role.as_deref(), Some("app"));
         w.encrypt(&c, &key, &[]).unwrap();
-        assert_eq!(code(w.kms.describe_key(&c, &key)), ACCESS_DENIED);
+        assert_eq!(code(w.kms.describe_key(&c, &key, &[])), ACCESS_DENIED);
         // The token is bound to its access key id.
         assert!(matches!(
             w.kms

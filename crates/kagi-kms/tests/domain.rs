@@ -112,11 +112,15 @@ impl Fixture {
     }
 
     fn arn(&self, key: &str) -> String {
-        self.kms.describe_key(&self.east, key).unwrap().arn
+        self.kms.describe_key(&self.east, key, &[]).unwrap().arn
     }
 
     fn state(&self, key: &str) -> KeyState {
-        self.kms.describe_key(&self.east, key).unwrap().meta.state
+        self.kms
+            .describe_key(&self.east, key, &[])
+            .unwrap()
+            .meta
+            .state
     }
 
     fn set_state(&self, key: &str, state: KeyState) {
@@ -190,6 +194,7 @@ fn encrypt_request(key: &str, plaintext: &[u8], context: &EncryptionContext) -> 
         plaintext: SecretBytes::from_slice(plaintext),
         context: context.clone(),
         algorithm: None,
+        grant_tokens: Vec::new(),
         dry_run: false,
     }
 }
@@ -204,6 +209,7 @@ fn decrypt_request(
         context: context.clone(),
         key_id: key_id.map(Into::into),
         algorithm: None,
+        grant_tokens: Vec::new(),
         dry_run: false,
     }
 }
@@ -221,6 +227,7 @@ fn re_encrypt_request(
         destination_context: no_context(),
         source_algorithm: None,
         destination_algorithm: None,
+        grant_tokens: Vec::new(),
         dry_run: false,
     }
 }
@@ -235,6 +242,7 @@ fn data_key_request(
         context: no_context(),
         key_spec: key_spec.map(Into::into),
         number_of_bytes,
+        grant_tokens: Vec::new(),
         dry_run: false,
     }
 }
@@ -380,7 +388,7 @@ fn run(op: Op, f: &Fixture, s: &Subject) -> Result<(), KmsError> {
             let req = data_key_request(key, None, Some(64));
             kms.generate_data_key_without_plaintext(c, req).map(drop)
         }
-        Op::DescribeKey => kms.describe_key(c, key).map(drop),
+        Op::DescribeKey => kms.describe_key(c, key, &[]).map(drop),
         Op::GetKeyPolicy => kms.get_key_policy(c, key, None).map(drop),
         Op::EnableKey => kms.enable_key(c, key),
         Op::DisableKey => kms.disable_key(c, key),
@@ -477,7 +485,7 @@ fn state_changes_land_where_aws_says() {
         run(op, &f, &s).unwrap();
         assert_eq!(f.state(&s.key), to, "{op:?} from {from:?}");
         // Durable, not just cached.
-        let cold = f.restarted().describe_key(&f.east, &s.key).unwrap();
+        let cold = f.restarted().describe_key(&f.east, &s.key, &[]).unwrap();
         assert_eq!(cold.meta.state, to, "{op:?} from {from:?}, after a restart");
     }
 }
@@ -531,7 +539,7 @@ fn deletion_window_is_7_to_30_days() {
         assert_eq!(scheduled.pending_window_days as i64, window);
         assert_eq!(scheduled.deletion_date, at(window));
         assert_eq!(scheduled.arn, f.arn(&key));
-        let meta = f.kms.describe_key(&f.east, &key).unwrap().meta;
+        let meta = f.kms.describe_key(&f.east, &key, &[]).unwrap().meta;
         assert_eq!(meta.state, KeyState::PendingDeletion);
         assert_eq!(meta.deletion_date, Some(at(window)));
     }
@@ -551,7 +559,7 @@ fn a_key_is_destroyed_only_when_its_window_has_passed() {
     let report = f.kms.run_maintenance().unwrap();
     assert!(report.deleted.is_empty(), "a second early: {report:?}");
     assert_eq!(f.state(&key), KeyState::PendingDeletion);
-    assert!(f.kms.describe_key(&f.east, "alias/doomed").is_ok());
+    assert!(f.kms.describe_key(&f.east, "alias/doomed", &[]).is_ok());
 
     f.clock.advance_millis(SECOND);
     let report = f.kms.run_maintenance().unwrap();
@@ -559,7 +567,7 @@ fn a_key_is_destroyed_only_when_its_window_has_passed() {
     assert_eq!(report.deleted, vec![(f.east.region.clone(), id)]);
 
     for name in [key.as_str(), arn.as_str(), "alias/doomed"] {
-        let got = outcome(f.kms.describe_key(&f.east, name));
+        let got = outcome(f.kms.describe_key(&f.east, name, &[]));
         assert_eq!(got, NOT_FOUND, "DescribeKey {name} after deletion");
     }
     let aliases = f.kms.list_aliases(&f.east, None, None, None).unwrap();
@@ -576,7 +584,7 @@ fn a_key_is_destroyed_only_when_its_window_has_passed() {
     // Gone from the store too, not just the cache.
     assert!(f.store.load_key(&f.east.region, &id).unwrap().is_none());
     let cold = f.restarted();
-    assert_eq!(outcome(cold.describe_key(&f.east, &key)), NOT_FOUND);
+    assert_eq!(outcome(cold.describe_key(&f.east, &key, &[])), NOT_FOUND);
     assert!(cold
         .decrypt(&f.east, decrypt_request(&ciphertext, &no_context(), None))
         .is_err());
@@ -595,7 +603,7 @@ fn cancel_key_deletion_leaves_the_key_disabled_and_alive() {
         f.kms.cancel_key_deletion(&f.east, &key).unwrap(),
         f.arn(&key)
     );
-    let meta = f.kms.describe_key(&f.east, &key).unwrap().meta;
+    let meta = f.kms.describe_key(&f.east, &key, &[]).unwrap().meta;
     assert_eq!(meta.state, KeyState::Disabled);
     assert_eq!(meta.deletion_date, None);
     assert_eq!(meta.pending_window_days, None);
@@ -919,7 +927,7 @@ fn keys_are_regional() {
         "alias/app",
         east_alias_arn.as_str(),
     ] {
-        let got = outcome(f.kms.describe_key(&f.west, name));
+        let got = outcome(f.kms.describe_key(&f.west, name, &[]));
         assert_eq!(got, NOT_FOUND, "DescribeKey {name} from eu-west-1");
         let got = outcome(f.encrypt_as(&f.west, name, b"x", &no_context()));
         assert_eq!(got, NOT_FOUND, "Encrypt with {name} from eu-west-1");
@@ -947,7 +955,7 @@ fn keys_are_regional() {
     // The same alias name is free in another region; each region resolves its own.
     let west_key = f.create_key_in(&f.west);
     f.kms.create_alias(&f.west, "alias/app", &west_key).unwrap();
-    let west_arn = f.kms.describe_key(&f.west, "alias/app").unwrap().arn;
+    let west_arn = f.kms.describe_key(&f.west, "alias/app", &[]).unwrap().arn;
     assert_eq!(
         west_arn,
         format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{west_key}")
@@ -1057,7 +1065,7 @@ fn alias_rules() {
     // Survives a restart.
     let cold = f.restarted();
     assert_eq!(
-        cold.describe_key(&f.east, "alias/app").unwrap().arn,
+        cold.describe_key(&f.east, "alias/app", &[]).unwrap().arn,
         f.arn(&a)
     );
 }

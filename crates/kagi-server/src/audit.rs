@@ -21,12 +21,17 @@
 //!
 //! `responseElements` is `null` for the cryptographic operations and most others, as AWS
 //! logs them. The exceptions, from AWS's example log entries: CreateKey records
-//! `keyMetadata`; ScheduleKeyDeletion `keyId`, `keyState` and `deletionDate`;
+//! `keyMetadata`; CreateGrant `grantId` and the key's ARN as `keyId` (never the grant
+//! token); ScheduleKeyDeletion `keyId`, `keyState` and `deletionDate`;
 //! CancelKeyDeletion and RotateKeyOnDemand `keyId`; EnableKey, DisableKey, CreateAlias,
 //! UpdateAlias, DeleteAlias and EnableKeyRotation the affected key's ARN as `keyId` (AWS
 //! has added it since December 2022 although the API does not return it). Timestamps
 //! inside `responseElements` use CloudTrail's `Aug 10, 2022, 10:38:27 PM` form. Kagi's
 //! admin `CreateAccessKey` records the new key without its secret, as IAM does.
+//!
+//! RetireGrant records the grant's id in `additionalEventData.grantId`, as AWS's example
+//! does, taken from the `GrantId` member or read out of the grant token (the token itself
+//! is never recorded: grant tokens appear in no allow-list).
 //!
 //! `readOnly` is true for Describe/List/Get and for the cryptographic operations
 //! (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateRandom), as AWS marks them.
@@ -168,7 +173,9 @@ pub fn api_call_event(call: &ApiCall<'_>) -> CloudTrailEvent {
             .operation
             .and_then(|op| request_parameters(op, call.request_body)),
         response_elements,
-        additional_event_data: None,
+        additional_event_data: call
+            .operation
+            .and_then(|op| additional_event_data(op, call.request_body)),
         request_id: Some(call.request_id.to_string()),
         event_id: call.event_id.to_string(),
         read_only: call.operation.is_some_and(read_only),
@@ -311,6 +318,11 @@ pub fn aws_name(op: Operation) -> &'static str {
         GetKeyPolicy => "GetKeyPolicy",
         PutKeyPolicy => "PutKeyPolicy",
         ListKeyPolicies => "ListKeyPolicies",
+        CreateGrant => "CreateGrant",
+        ListGrants => "ListGrants",
+        ListRetirableGrants => "ListRetirableGrants",
+        RetireGrant => "RetireGrant",
+        RevokeGrant => "RevokeGrant",
         GetKeyLastUsage => "GetKeyLastUsage",
         LookupEvents => "LookupEvents",
         AuditGetCheckpoint => "GetCheckpoint",
@@ -338,6 +350,8 @@ pub fn read_only(op: Operation) -> bool {
         | StsGetCallerIdentity
         | GetKeyPolicy
         | ListKeyPolicies
+        | ListGrants
+        | ListRetirableGrants
         | GetKeyLastUsage
         | LookupEvents
         | AuditGetCheckpoint
@@ -376,6 +390,7 @@ pub fn read_only(op: Operation) -> bool {
         | AdminDeleteRolePolicy => false,
         // AWS records AssumeRole as read-only: it changes no resource.
         StsAssumeRole => true,
+        CreateGrant | RetireGrant | RevokeGrant => false,
     }
 }
 
@@ -617,6 +632,38 @@ const PUT_USER_POLICY: &[Field] = &[
     field("PolicyDocument", "policyDocument", Kind::Str),
 ];
 const USER_ONLY: &[Field] = &[USER_NAME];
+const GRANT_ID: Field = field("GrantId", "grantId", Kind::Str);
+const GRANTEE_PRINCIPAL: Field = field("GranteePrincipal", "granteePrincipal", Kind::Str);
+const RETIRING_PRINCIPAL: Field = field("RetiringPrincipal", "retiringPrincipal", Kind::Str);
+const GRANT_CONSTRAINTS: &[Field] = &[
+    field(
+        "EncryptionContextSubset",
+        "encryptionContextSubset",
+        Kind::StrMap,
+    ),
+    field(
+        "EncryptionContextEquals",
+        "encryptionContextEquals",
+        Kind::StrMap,
+    ),
+];
+const CREATE_GRANT: &[Field] = &[
+    KEY_ID,
+    field(
+        "Constraints",
+        "constraints",
+        Kind::Object(GRANT_CONSTRAINTS),
+    ),
+    field("Operations", "operations", Kind::StrList),
+    GRANTEE_PRINCIPAL,
+    RETIRING_PRINCIPAL,
+    field("Name", "name", Kind::Str),
+    DRY_RUN,
+];
+const LIST_GRANTS: &[Field] = &[KEY_ID, LIMIT, MARKER, GRANT_ID, GRANTEE_PRINCIPAL];
+const LIST_RETIRABLE_GRANTS: &[Field] = &[RETIRING_PRINCIPAL, LIMIT, MARKER];
+/// RetireGrant and RevokeGrant: never `GrantToken`.
+const KEY_AND_GRANT: &[Field] = &[KEY_ID, GRANT_ID, DRY_RUN];
 const DELETE_USER_POLICY: &[Field] = &[USER_NAME, POLICY_NAME];
 const ROLE_NAME: Field = field("RoleName", "roleName", Kind::Str);
 const PUT_ROLE: &[Field] = &[
@@ -680,6 +727,10 @@ fn request_fields(op: Operation) -> &'static [Field] {
         AdminPutRolePolicy => PUT_ROLE_POLICY,
         AdminDeleteRolePolicy => DELETE_ROLE_POLICY,
         StsAssumeRole => ASSUME_ROLE,
+        CreateGrant => CREATE_GRANT,
+        ListGrants => LIST_GRANTS,
+        ListRetirableGrants => LIST_RETIRABLE_GRANTS,
+        RetireGrant | RevokeGrant => KEY_AND_GRANT,
         LookupEvents => LOOKUP_EVENTS,
         AuditGetCheckpoint => NOTHING,
         AuditGetInclusionProof => INCLUSION_PROOF,
@@ -753,6 +804,8 @@ enum ResponseRecord {
     Members(&'static [Field]),
     /// `{"keyId": <ARN of the affected key>}`, which the API itself does not return.
     AffectedKeyArn,
+    /// The allow-listed members and the affected key's ARN as `keyId`.
+    MembersAndKeyArn(&'static [Field]),
 }
 
 fn response_record(op: Operation) -> ResponseRecord {
@@ -762,6 +815,7 @@ fn response_record(op: Operation) -> ResponseRecord {
         ScheduleKeyDeletion => ResponseRecord::Members(SCHEDULE_KEY_DELETION_RESPONSE),
         CancelKeyDeletion | RotateKeyOnDemand => ResponseRecord::Members(KEY_ONLY),
         AdminCreateAccessKey => ResponseRecord::Members(ADMIN_CREATE_ACCESS_KEY_RESPONSE),
+        CreateGrant => ResponseRecord::MembersAndKeyArn(&[GRANT_ID]),
         EnableKey | DisableKey | CreateAlias | UpdateAlias | DeleteAlias | EnableKeyRotation => {
             ResponseRecord::AffectedKeyArn
         }
@@ -800,6 +854,10 @@ fn response_record(op: Operation) -> ResponseRecord {
         | GetKeyPolicy
         | PutKeyPolicy
         | ListKeyPolicies
+        | ListGrants
+        | ListRetirableGrants
+        | RetireGrant
+        | RevokeGrant
         | GetKeyLastUsage
         | LookupEvents
         | AuditGetCheckpoint
@@ -844,7 +902,37 @@ fn response_elements(
             recorded.insert("keyId".into(), Value::from(arn.as_str()));
             Some(recorded)
         }
+        ResponseRecord::MembersAndKeyArn(fields) => {
+            let mut recorded = filter_json(response, fields).unwrap_or_default();
+            if let Some(arn) = resources.iter().find(|arn| arn.contains(":key/")) {
+                recorded.insert("keyId".into(), Value::from(arn.as_str()));
+            }
+            (!recorded.is_empty()).then_some(recorded)
+        }
     }
+}
+
+/// `additionalEventData`: RetireGrant's `grantId` (from `GrantId`, or read out of the grant
+/// token, which is not recorded); nothing for other operations.
+fn additional_event_data(op: Operation, body: &[u8]) -> Option<Map<String, Value>> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Retire {
+        grant_id: Option<String>,
+        grant_token: Option<String>,
+    }
+    if op != Operation::RetireGrant {
+        return None;
+    }
+    let retire: Retire = serde_json::from_slice(body).ok()?;
+    let grant_id = match (retire.grant_id, retire.grant_token) {
+        (Some(id), _) => id,
+        (None, Some(token)) => kagi_kms::ops::grants::grant_id_of_token(&token)?,
+        (None, None) => return None,
+    };
+    let mut recorded = Map::new();
+    recorded.insert("grantId".into(), Value::from(grant_id));
+    Some(recorded)
 }
 
 /// The allow-listed members of a JSON object, renamed; `None` unless `json` is exactly

@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn the_world_has_the_documented_key() {
         let (kms, caller) = world();
-        let key = kms.describe_key(&caller, "alias/fuzz").unwrap();
+        let key = kms.describe_key(&caller, "alias/fuzz", &[]).unwrap();
         assert_eq!(key.meta.key_id.to_string(), FUZZ_KEY_ID);
     }
 

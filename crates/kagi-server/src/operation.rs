@@ -47,6 +47,11 @@ pub enum Operation {
     GetKeyPolicy,
     PutKeyPolicy,
     ListKeyPolicies,
+    CreateGrant,
+    ListGrants,
+    ListRetirableGrants,
+    RetireGrant,
+    RevokeGrant,
     GetKeyLastUsage,
     LookupEvents,
     AuditGetCheckpoint,
@@ -111,6 +116,11 @@ impl Operation {
         Operation::GetKeyPolicy,
         Operation::PutKeyPolicy,
         Operation::ListKeyPolicies,
+        Operation::CreateGrant,
+        Operation::ListGrants,
+        Operation::ListRetirableGrants,
+        Operation::RetireGrant,
+        Operation::RevokeGrant,
         Operation::GetKeyLastUsage,
         Operation::LookupEvents,
         Operation::AuditGetCheckpoint,
@@ -153,6 +163,11 @@ impl Operation {
                 "GetKeyPolicy" => GetKeyPolicy,
                 "PutKeyPolicy" => PutKeyPolicy,
                 "ListKeyPolicies" => ListKeyPolicies,
+                "CreateGrant" => CreateGrant,
+                "ListGrants" => ListGrants,
+                "ListRetirableGrants" => ListRetirableGrants,
+                "RetireGrant" => RetireGrant,
+                "RevokeGrant" => RevokeGrant,
                 _ => return None,
             });
         }
@@ -348,6 +363,11 @@ mod tests {
                 | Operation::GetKeyPolicy
                 | Operation::PutKeyPolicy
                 | Operation::ListKeyPolicies
+                | Operation::CreateGrant
+                | Operation::ListGrants
+                | Operation::ListRetirableGrants
+                | Operation::RetireGrant
+                | Operation::RevokeGrant
                 | Operation::GetKeyLastUsage
                 | Operation::LookupEvents
                 | Operation::AuditGetCheckpoint
@@ -359,7 +379,7 @@ mod tests {
         assert!(Operation::ALL.iter().all(|op| listed(*op)));
         let mut seen = Operation::ALL.to_vec();
         seen.dedup();
-        assert_eq!(seen.len(), 50);
+        assert_eq!(seen.len(), 55);
     }
 
     #[test]

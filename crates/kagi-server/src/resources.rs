@@ -20,6 +20,8 @@ struct Named {
     alias_name: Option<String>,
     source_key_id: Option<String>,
     destination_key_id: Option<String>,
+    /// RetireGrant by token: only the key id it names is used.
+    grant_token: Option<String>,
 }
 
 /// Key (and alias) ARNs named by the request that exist here.
@@ -44,6 +46,7 @@ pub fn named_in_request(kms: &Kms, caller: &Caller, op: Operation, body: &[u8]) 
             | AdminDeleteRolePolicy
             | StsAssumeRole
             | StsGetCallerIdentity
+            | ListRetirableGrants
             | LookupEvents
             | AuditGetCheckpoint
             | AuditGetInclusionProof
@@ -70,6 +73,13 @@ pub fn named_in_request(kms: &Kms, caller: &Caller, op: Operation, body: &[u8]) 
         ReEncrypt => {
             out.extend(key(&named.source_key_id));
             out.extend(key(&named.destination_key_id));
+        }
+        RetireGrant if named.key_id.is_none() => {
+            let id = named
+                .grant_token
+                .as_deref()
+                .and_then(kagi_kms::ops::grants::key_id_of_token);
+            out.extend(id.and_then(|id| kms.existing_key_arn(caller, &id.to_string())));
         }
         _ => out.extend(key(&named.key_id)),
     }

@@ -1,7 +1,10 @@
-//! Encodings every backend shares: how identifiers, regions and tags are written to a
-//! column and read back. Part of the on-disk schema of both stores.
+//! Encodings every backend shares: how identifiers, regions, tags and grant operations and
+//! constraints are written to a column and read back. Part of the on-disk schema of both
+//! stores.
 
-use kagi_kms::{AccountId, KeyId, Region, StoreError, Tag};
+use kagi_kms::{AccountId, GrantConstraints, GrantOperation, KeyId, Region, StoreError, Tag};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 pub fn key_id(s: &str) -> Result<KeyId, StoreError> {
     KeyId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad key id {s:?}")))
@@ -40,9 +43,78 @@ pub fn decode_tags(s: &str) -> Result<Vec<Tag>, StoreError> {
         .collect())
 }
 
+/// Grant operations as a JSON array of AWS's names (`["Decrypt","Encrypt"]`).
+pub fn encode_operations(ops: &[GrantOperation]) -> String {
+    let names: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn decode_operations(s: &str) -> Result<Vec<GrantOperation>, StoreError> {
+    let names: Vec<String> =
+        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("operations: {e}")))?;
+    names
+        .iter()
+        .map(|n| {
+            GrantOperation::parse(n)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad grant operation {n:?}")))
+        })
+        .collect()
+}
+
+/// Grant constraints as a JSON object with AWS's member names
+/// (`{"EncryptionContextSubset":{"k":"v"}}`); absent members are left out.
+pub fn encode_constraints(c: &GrantConstraints) -> String {
+    let mut object = Map::new();
+    let members = [
+        ("EncryptionContextEquals", &c.encryption_context_equals),
+        ("EncryptionContextSubset", &c.encryption_context_subset),
+    ];
+    for (name, map) in members {
+        if let Some(map) = map {
+            let pairs: Map<String, Value> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect();
+            object.insert(name.to_string(), Value::Object(pairs));
+        }
+    }
+    Value::Object(object).to_string()
+}
+
+pub fn decode_constraints(s: &str) -> Result<GrantConstraints, StoreError> {
+    let mut object: BTreeMap<String, BTreeMap<String, String>> =
+        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("constraints: {e}")))?;
+    let c = GrantConstraints {
+        encryption_context_equals: object.remove("EncryptionContextEquals"),
+        encryption_context_subset: object.remove("EncryptionContextSubset"),
+    };
+    if let Some(other) = object.keys().next() {
+        return Err(StoreError::Corrupt(format!("unknown constraint {other:?}")));
+    }
+    Ok(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grant_columns_round_trip() {
+        let ops = vec![GrantOperation::Decrypt, GrantOperation::RetireGrant];
+        assert_eq!(encode_operations(&ops), r#"["Decrypt","RetireGrant"]"#);
+        assert_eq!(decode_operations(&encode_operations(&ops)).unwrap(), ops);
+        assert!(decode_operations(r#"["Nope"]"#).is_err());
+        let c = GrantConstraints {
+            encryption_context_equals: None,
+            encryption_context_subset: Some(BTreeMap::from([("Dept".into(), "IT".into())])),
+        };
+        assert_eq!(
+            encode_constraints(&c),
+            r#"{"EncryptionContextSubset":{"Dept":"IT"}}"#
+        );
+        assert_eq!(decode_constraints(&encode_constraints(&c)).unwrap(), c);
+        assert!(decode_constraints(r#"{"Other":{}}"#).is_err());
+    }
 
     #[test]
     fn tags_round_trip() {

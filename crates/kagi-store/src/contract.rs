@@ -2,10 +2,12 @@
 //! call [`run_all`] with a factory for fresh, empty stores.
 
 use kagi_kms::{
-    AccessKeyRecord, AccessKeyStatus, AccountId, AliasName, AliasRecord, KeyId, KeyMetadata,
-    KeyState, Region, RolePolicyRecord, RoleRecord, RotationType, Store, StoreError, StoredVersion,
-    Tag, Timestamp, UserPolicyRecord, Write,
+    AccessKeyRecord, AccessKeyStatus, AccountId, AliasName, AliasRecord, GrantConstraints,
+    GrantOperation, GrantRecord, KeyId, KeyMetadata, KeyState, Region, RolePolicyRecord,
+    RoleRecord, RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, UserPolicyRecord,
+    Write,
 };
+use std::collections::BTreeMap;
 
 fn region(s: &str) -> Region {
     Region::parse(s).expect("test region is valid")
@@ -77,6 +79,161 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     delete_role_removes_its_policies(fresh().as_ref());
     role_writes_in_failed_batches_are_not_applied(fresh().as_ref());
     wipe(fresh().as_ref());
+    grants_round_trip_per_key(fresh().as_ref());
+    grants_need_their_key_and_unique_ids(fresh().as_ref());
+    retirable_grants_are_listed_in_pages(fresh().as_ref());
+    grants_go_with_their_key(fresh().as_ref());
+}
+
+fn grant(n: u8, key: &KeyMetadata, retiring: Option<&str>) -> GrantRecord {
+    GrantRecord {
+        region: key.region.clone(),
+        key_id: key.key_id,
+        grant_id: format!("{n:02x}").repeat(32),
+        name: n.is_multiple_of(2).then(|| format!("name-{n}")),
+        grantee_principal: "arn:aws:iam::111122223333:user/app".into(),
+        retiring_principal: retiring.map(str::to_string),
+        issuing_principal: "arn:aws:iam::111122223333:user/admin".into(),
+        operations: vec![GrantOperation::Decrypt, GrantOperation::RetireGrant],
+        constraints: n.is_multiple_of(3).then(|| GrantConstraints {
+            encryption_context_equals: None,
+            encryption_context_subset: Some(BTreeMap::from([(
+                "Dept".to_string(),
+                "IT".to_string(),
+            )])),
+        }),
+        created_at: Timestamp(5_000 + i64::from(n)),
+        token_secret: vec![n; 32],
+    }
+}
+
+fn put_grant(s: &dyn Store, g: &GrantRecord) {
+    s.apply(vec![Write::PutGrant(g.clone())])
+        .expect("put grant");
+}
+
+fn grants_round_trip_per_key(s: &dyn Store) {
+    let (k1, k2) = (key(1, "us-east-1"), key(2, "us-east-1"));
+    put_key(s, &k1);
+    put_key(s, &k2);
+    let (a, b, c) = (
+        grant(9, &k1, None),
+        grant(3, &k1, Some("r")),
+        grant(6, &k2, None),
+    );
+    for g in [&a, &b, &c] {
+        put_grant(s, g);
+    }
+    assert_eq!(
+        s.grants(&k1.region, &k1.key_id).unwrap(),
+        vec![b.clone(), a.clone()],
+        "a key's grants, by grant id"
+    );
+    assert_eq!(s.grants(&k2.region, &k2.key_id).unwrap(), vec![c.clone()]);
+    assert_eq!(
+        s.grant(&k1.region, &k1.key_id, &a.grant_id).unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        s.grant(&k2.region, &k2.key_id, &a.grant_id).unwrap(),
+        None,
+        "a grant is found only on its own key"
+    );
+    // Deleting through the wrong key does nothing; deleting twice is no error.
+    for _ in 0..2 {
+        for key in [&k2, &k1] {
+            s.apply(vec![Write::DeleteGrant {
+                region: key.region.clone(),
+                key_id: key.key_id,
+                grant_id: a.grant_id.clone(),
+            }])
+            .unwrap();
+        }
+    }
+    assert_eq!(s.grants(&k1.region, &k1.key_id).unwrap(), vec![b]);
+    assert_eq!(s.grants(&k2.region, &k2.key_id).unwrap(), vec![c]);
+}
+
+fn grants_need_their_key_and_unique_ids(s: &dyn Store) {
+    let k = key(1, "us-east-1");
+    let missing = key(7, "us-east-1");
+    put_key(s, &k);
+    let g = grant(1, &k, None);
+    put_grant(s, &g);
+    let again = s.apply(vec![Write::PutGrant(g.clone())]);
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    assert!(s
+        .apply(vec![Write::PutGrant(grant(2, &missing, None))])
+        .is_err());
+    // A failed batch leaves no grant behind.
+    let r = s.apply(vec![
+        Write::PutGrant(grant(4, &k, None)),
+        Write::PutGrant(g.clone()),
+    ]);
+    assert!(r.is_err());
+    assert_eq!(s.grants(&k.region, &k.key_id).unwrap(), vec![g]);
+}
+
+fn retirable_grants_are_listed_in_pages(s: &dyn Store) {
+    let (k1, k2) = (key(1, "us-east-1"), key(2, "eu-west-1"));
+    put_key(s, &k1);
+    put_key(s, &k2);
+    let retiring = "arn:aws:iam::111122223333:user/ops";
+    let mine = [
+        grant(5, &k1, Some(retiring)),
+        grant(1, &k2, Some(retiring)),
+        grant(3, &k1, Some(retiring)),
+    ];
+    for g in &mine {
+        put_grant(s, g);
+    }
+    put_grant(
+        s,
+        &grant(2, &k1, Some("arn:aws:iam::111122223333:user/other")),
+    );
+    put_grant(s, &grant(4, &k1, None));
+    let ids = |after: Option<&str>, limit| -> Vec<String> {
+        s.retirable_grants(retiring, after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|g| g.grant_id)
+            .collect()
+    };
+    let all = ids(None, 10);
+    assert_eq!(
+        all,
+        [&mine[1], &mine[2], &mine[0]]
+            .iter()
+            .map(|g| g.grant_id.clone())
+            .collect::<Vec<_>>(),
+        "every region, by grant id"
+    );
+    assert_eq!(ids(None, 2), all[..2]);
+    assert_eq!(ids(Some(&all[1]), 2), all[2..]);
+    assert!(s.retirable_grants("nobody", None, 10).unwrap().is_empty());
+    assert_eq!(
+        s.retirable_grants(retiring, None, 1).unwrap()[0],
+        mine[1],
+        "records round-trip"
+    );
+}
+
+fn grants_go_with_their_key(s: &dyn Store) {
+    let (k1, k2) = (key(1, "us-east-1"), key(2, "us-east-1"));
+    put_key(s, &k1);
+    put_key(s, &k2);
+    put_grant(s, &grant(1, &k1, Some("r")));
+    put_grant(s, &grant(2, &k2, Some("r")));
+    s.apply(vec![Write::DestroyKey {
+        region: k1.region.clone(),
+        key_id: k1.key_id,
+    }])
+    .unwrap();
+    assert!(s.grants(&k1.region, &k1.key_id).unwrap().is_empty());
+    assert_eq!(s.retirable_grants("r", None, 10).unwrap().len(), 1);
+    s.apply(vec![Write::WipeKeys]).unwrap();
+    assert!(s.grants(&k2.region, &k2.key_id).unwrap().is_empty());
+    assert!(s.retirable_grants("r", None, 10).unwrap().is_empty());
 }
 
 fn keys_round_trip_and_update(s: &dyn Store) {

@@ -2,7 +2,6 @@
 
 use super::encrypt::EncryptionContext;
 use super::{check_range, require_enabled, Access, Aliases};
-use crate::authz::context_values;
 use crate::{Caller, Kms, KmsError};
 use kagi_crypto::SecretBytes;
 
@@ -12,6 +11,7 @@ pub struct GenerateDataKeyRequest {
     pub context: EncryptionContext,
     pub key_spec: Option<String>,
     pub number_of_bytes: Option<i64>,
+    pub grant_tokens: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -66,7 +66,8 @@ impl Kms {
         } else {
             "kms:GenerateDataKeyWithoutPlaintext"
         };
-        let access = Access::to(action).with_all(context_values(&req.context));
+        self.check_grant_tokens(&caller.region, &req.grant_tokens)?;
+        let access = Access::to(action).context(&req.context);
         let key = self.resolve_authorized(caller, &req.key_id, Aliases::Allowed, access)?;
         require_enabled(&key)?;
         if req.dry_run {

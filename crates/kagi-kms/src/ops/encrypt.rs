@@ -5,7 +5,6 @@
 //! bound as additional authenticated data: any difference is `InvalidCiphertextException`.
 
 use super::{check_secret_len, require_enabled, Access, Aliases};
-use crate::authz::context_values;
 use crate::cache::KeyEntry;
 use crate::{Caller, KeyId, Kms, KmsError};
 use kagi_crypto::{BlobHeader, CiphertextBlob, SecretBytes};
@@ -30,6 +29,8 @@ pub struct EncryptRequest {
     pub plaintext: SecretBytes,
     pub context: EncryptionContext,
     pub algorithm: Option<String>,
+    /// Validated, then unused: Kagi's grants are effective at once (see `ops::grants`).
+    pub grant_tokens: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -45,6 +46,7 @@ pub struct DecryptRequest {
     pub context: EncryptionContext,
     pub key_id: Option<String>,
     pub algorithm: Option<String>,
+    pub grant_tokens: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -63,6 +65,7 @@ pub struct ReEncryptRequest {
     pub destination_context: EncryptionContext,
     pub source_algorithm: Option<String>,
     pub destination_algorithm: Option<String>,
+    pub grant_tokens: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -146,7 +149,7 @@ impl Kms {
             Some(raw) => access.request_alias(raw),
             None => access,
         };
-        self.authorize_key(caller, &entry, access.with_all(context_values(context)))?;
+        self.authorize_key(caller, &entry, access.context(context))?;
         require_enabled(&entry)?;
         let backing = entry
             .version(blob.header.backing_version)
@@ -164,9 +167,10 @@ impl Kms {
     ) -> Result<EncryptResponse, KmsError> {
         check_secret_len("plaintext", req.plaintext.len(), 1, MAX_PLAINTEXT)?;
         check_algorithm("encryptionAlgorithm", req.algorithm.as_deref())?;
+        self.check_grant_tokens(&caller.region, &req.grant_tokens)?;
         let access = Access::to("kms:Encrypt")
             .with("kms:EncryptionAlgorithm", vec![algorithm(&req.algorithm)])
-            .with_all(context_values(&req.context));
+            .context(&req.context);
         let key = self.resolve_authorized(caller, &req.key_id, Aliases::Allowed, access)?;
         require_enabled(&key)?;
         if req.dry_run {
@@ -185,6 +189,7 @@ impl Kms {
         req: DecryptRequest,
     ) -> Result<DecryptResponse, KmsError> {
         check_algorithm("encryptionAlgorithm", req.algorithm.as_deref())?;
+        self.check_grant_tokens(&caller.region, &req.grant_tokens)?;
         let access = Access::to("kms:Decrypt")
             .with("kms:EncryptionAlgorithm", vec![algorithm(&req.algorithm)]);
         let (plaintext, key) = self.open(
@@ -213,6 +218,7 @@ impl Kms {
             "destinationEncryptionAlgorithm",
             req.destination_algorithm.as_deref(),
         )?;
+        self.check_grant_tokens(&caller.region, &req.grant_tokens)?;
         let destination = self.resolve(caller, &req.destination_key_id, Aliases::Allowed)?;
         let from = Access::to("kms:ReEncryptFrom").with(
             "kms:EncryptionAlgorithm",
@@ -232,7 +238,7 @@ impl Kms {
                 vec![algorithm(&req.destination_algorithm)],
             )
             .with("kms:ReEncryptOnSameKey", vec![same_key.to_string()])
-            .with_all(context_values(&req.destination_context))
+            .context(&req.destination_context)
             .request_alias(&req.destination_key_id);
         self.authorize_key(caller, &destination, to)?;
         require_enabled(&destination)?;

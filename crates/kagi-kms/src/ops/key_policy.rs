@@ -76,6 +76,7 @@ impl Kms {
                 self.evaluate(caller, request, Some(&compiled))?,
                 true,
                 caller.principal.account != self.account,
+                false,
             )
             .is_err()
             {

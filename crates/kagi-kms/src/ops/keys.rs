@@ -255,7 +255,13 @@ impl Kms {
         Ok(DescribedKey::from(entry.as_ref()))
     }
 
-    pub fn describe_key(&self, caller: &Caller, key_id: &str) -> Result<DescribedKey, KmsError> {
+    pub fn describe_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        grant_tokens: &[String],
+    ) -> Result<DescribedKey, KmsError> {
+        self.check_grant_tokens(&caller.region, grant_tokens)?;
         let access = Access::to("kms:DescribeKey");
         let e = self.resolve_authorized(caller, key_id, Aliases::Allowed, access)?;
         Ok(DescribedKey::from(e.as_ref()))

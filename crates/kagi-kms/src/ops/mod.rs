@@ -7,6 +7,7 @@ pub mod aliases;
 pub mod audit;
 pub mod data_key;
 pub mod encrypt;
+pub mod grants;
 pub mod key_policy;
 pub mod keys;
 pub mod maintenance;
@@ -15,7 +16,7 @@ pub mod rotation;
 pub mod tags;
 pub mod users;
 
-use crate::authz::{AccessRequest, CompiledPolicy, PolicyKind};
+use crate::authz::{context_values, AccessRequest, CompiledPolicy, GrantUse, PolicyKind};
 use crate::cache::KeyEntry;
 use crate::ids::{alias_arn, key_arn, AliasName, KeyId, Region};
 use crate::model::{KeyMetadata, KeyState, StoredKey};
@@ -37,11 +38,13 @@ pub(crate) enum Aliases {
     Refused,
 }
 
-/// An action to authorize and the operation's own condition keys (see `authz`).
+/// An action to authorize, the operation's own condition keys, and what a grant must allow
+/// for the request to go through it (see `authz`).
 #[derive(Debug)]
 pub(crate) struct Access<'a> {
     pub action: &'a str,
     pub values: Vec<(String, Vec<String>)>,
+    pub grant: GrantUse<'a>,
 }
 
 impl<'a> Access<'a> {
@@ -49,7 +52,19 @@ impl<'a> Access<'a> {
         Access {
             action,
             values: Vec::new(),
+            grant: GrantUse::Plain,
         }
+    }
+    /// The request's encryption context: its condition keys, and the context a grant's
+    /// constraints are checked against.
+    pub fn context(mut self, context: &'a encrypt::EncryptionContext) -> Self {
+        self.values.extend(context_values(context));
+        self.grant = GrantUse::Context(context);
+        self
+    }
+    pub fn granting(mut self, grant: GrantUse<'a>) -> Self {
+        self.grant = grant;
+        self
     }
     pub fn with(mut self, key: &str, values: Vec<String>) -> Self {
         self.values.push((key.to_string(), values));
@@ -260,7 +275,7 @@ impl Kms {
             resource: &key.arn,
             values: access.values,
         };
-        self.authorize(caller, request, Some(key))
+        self.authorize(caller, request, Some(key), access.grant)
     }
 
     /// Authorizes `access` on a resource that is not a key (`*`, an alias ARN): identity
@@ -277,7 +292,7 @@ impl Kms {
             resource,
             values: access.values,
         };
-        self.authorize(caller, request, None)
+        self.authorize(caller, request, None, GrantUse::None)
     }
 
     /// [`Self::resolve`], then [`Self::authorize_key`] (`kms:RequestAlias` added).

@@ -297,6 +297,7 @@ impl Kms {
             self.evaluate(caller, request, Some(&trust))?,
             true,
             caller.principal.account != self.account,
+            false,
         )
         .is_err()
         {

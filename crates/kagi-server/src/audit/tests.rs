@@ -159,6 +159,95 @@ fn encrypt_matches_aws_example() {
     assert_eq!(actual, want);
 }
 
+const GRANT_ID: &str = "f020fe75197b93991dc8491d6f19dd3cebb24ee62277a05914386724f3d48758";
+
+/// Like AWS's CreateGrant example: the grant's parameters, then `grantId` and the key's
+/// ARN; neither the grant token of the response nor the grant tokens of the request.
+#[test]
+fn create_grant_matches_aws_example_and_records_no_token() {
+    let actual = success(
+        Operation::CreateGrant,
+        json!({
+            "KeyId": KEY_ARN,
+            "GranteePrincipal": "arn:aws:iam::111122223333:user/app",
+            "Operations": ["Encrypt", "RetireGrant"],
+            "Constraints": {"EncryptionContextSubset": {"ContextKey1": "Value1"}},
+            "GrantTokens": ["a-secret-grant-token"]
+        }),
+        json!({"GrantId": GRANT_ID, "GrantToken": "another-secret-grant-token"}),
+        &[KEY_ARN],
+    );
+    let want = expected(
+        "CreateGrant",
+        false,
+        json!({
+            "keyId": KEY_ARN,
+            "constraints": {"encryptionContextSubset": {"ContextKey1": "Value1"}},
+            "operations": ["Encrypt", "RetireGrant"],
+            "granteePrincipal": "arn:aws:iam::111122223333:user/app"
+        }),
+        json!({"grantId": GRANT_ID, "keyId": KEY_ARN}),
+        vec![key_resource(KEY_ARN)],
+    );
+    assert_eq!(actual, want);
+    assert!(!actual.to_string().contains("secret-grant-token"));
+}
+
+/// Like AWS's RetireGrant example: retired by token, nothing of the request is recorded;
+/// the grant id goes to `additionalEventData`.
+#[test]
+fn retire_grant_by_token_records_the_grant_id_only() {
+    // A token of Kagi's form naming GRANT_ID (the tag need not verify for the record).
+    let token = format!(
+        "01{:02x}{}{}{}{}{}",
+        REGION.len(),
+        hex_of(REGION.as_bytes()),
+        "00".repeat(16),
+        GRANT_ID,
+        "11".repeat(16),
+        "22".repeat(16)
+    );
+    let mut actual = success(
+        Operation::RetireGrant,
+        json!({"GrantToken": token}),
+        json!({}),
+        &[KEY_ARN],
+    );
+    assert!(!actual.to_string().contains(&token));
+    assert_eq!(actual["requestParameters"], Value::Null);
+    assert_eq!(actual["responseElements"], Value::Null);
+    assert_eq!(actual["additionalEventData"], json!({"grantId": GRANT_ID}));
+    actual
+        .as_object_mut()
+        .unwrap()
+        .remove("additionalEventData");
+    assert_eq!(
+        actual,
+        expected(
+            "RetireGrant",
+            false,
+            Value::Null,
+            Value::Null,
+            vec![key_resource(KEY_ARN)]
+        )
+    );
+    // Revoked by key and grant id: both recorded, as in AWS's RevokeGrant example.
+    let revoked = success(
+        Operation::RevokeGrant,
+        json!({"KeyId": KEY_ID, "GrantId": GRANT_ID}),
+        json!({}),
+        &[KEY_ARN],
+    );
+    assert_eq!(
+        revoked["requestParameters"],
+        json!({"keyId": KEY_ID, "grantId": GRANT_ID})
+    );
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Like AWS's Decrypt example: no ciphertext, no plaintext, and `encryptionAlgorithm`
 /// present although the request did not name one.
 #[test]
@@ -808,6 +897,7 @@ const SECRET_MEMBERS: &[&str] = &[
     "SharedSecret",
     "SecretAccessKey",
     "GrantTokens",
+    "GrantToken",
 ];
 
 /// A body that has every secret member (at the top level and nested where an allow-listed

@@ -389,7 +389,7 @@ pub fn get_key_usage(
     let input: KeyUsageInput = parse(body)?;
     let raw = required(&input.key_id, "keyId")?;
     // A key that no longer exists still has a history: fall back to the name as given.
-    let names = match kms.describe_key(caller, raw) {
+    let names = match kms.describe_key(caller, raw, &[]) {
         Ok(k) => vec![k.arn, k.meta.key_id.to_string()],
         Err(KmsError::NotFound { .. }) => vec![raw.to_string()],
         Err(e) => return Err(e.into()),

@@ -15,6 +15,7 @@ struct GenerateDataKeyInput {
     encryption_context: Option<EncryptionContext>,
     number_of_bytes: Option<i64>,
     key_spec: Option<String>,
+    grant_tokens: Option<Vec<String>>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -40,6 +41,7 @@ pub fn generate_data_key(
         context: input.encryption_context.unwrap_or_default(),
         key_spec: input.key_spec,
         number_of_bytes: input.number_of_bytes,
+        grant_tokens: input.grant_tokens.unwrap_or_default(),
         dry_run: input.dry_run,
     };
     let out = if with_plaintext {

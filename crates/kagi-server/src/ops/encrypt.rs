@@ -22,6 +22,7 @@ struct EncryptInput {
     plaintext: Option<SecretBytes>,
     encryption_context: Option<EncryptionContext>,
     encryption_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -45,6 +46,7 @@ pub fn encrypt(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiEr
             plaintext,
             context: input.encryption_context.unwrap_or_default(),
             algorithm: input.encryption_algorithm,
+            grant_tokens: input.grant_tokens.unwrap_or_default(),
             dry_run: input.dry_run,
         },
     )?;
@@ -63,6 +65,7 @@ struct DecryptInput {
     encryption_context: Option<EncryptionContext>,
     key_id: Option<String>,
     encryption_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -87,6 +90,7 @@ pub fn decrypt(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiEr
             context: input.encryption_context.unwrap_or_default(),
             key_id: input.key_id,
             algorithm: input.encryption_algorithm,
+            grant_tokens: input.grant_tokens.unwrap_or_default(),
             dry_run: input.dry_run,
         },
     )?;
@@ -108,6 +112,7 @@ struct ReEncryptInput {
     destination_encryption_context: Option<EncryptionContext>,
     source_encryption_algorithm: Option<String>,
     destination_encryption_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -138,6 +143,7 @@ pub fn re_encrypt(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, Ap
             destination_context: input.destination_encryption_context.unwrap_or_default(),
             source_algorithm: input.source_encryption_algorithm,
             destination_algorithm: input.destination_encryption_algorithm,
+            grant_tokens: input.grant_tokens.unwrap_or_default(),
             dry_run: input.dry_run,
         },
     )?;

@@ -123,9 +123,17 @@ pub struct KeyIdInput {
     pub key_id: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeKeyInput {
+    key_id: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+}
+
 pub fn describe_key(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let input: KeyIdInput = parse(body)?;
-    let key = kms.describe_key(caller, required(&input.key_id, "keyId")?)?;
+    let input: DescribeKeyInput = parse(body)?;
+    let tokens = input.grant_tokens.unwrap_or_default();
+    let key = kms.describe_key(caller, required(&input.key_id, "keyId")?, &tokens)?;
     to_body(&KeyMetadataOutput {
         key_metadata: metadata_dto(kms, &key),
     })

@@ -7,6 +7,7 @@ pub mod aliases;
 pub mod audit;
 pub mod data_key;
 pub mod encrypt;
+pub mod grants;
 pub mod key_policy;
 pub mod keys;
 pub mod rotation;
@@ -85,6 +86,11 @@ pub fn dispatch(
         GetKeyPolicy => key_policy::get_key_policy(kms, caller, body),
         PutKeyPolicy => key_policy::put_key_policy(kms, caller, body),
         ListKeyPolicies => key_policy::list_key_policies(kms, caller, body),
+        CreateGrant => grants::create_grant(kms, caller, body),
+        ListGrants => grants::list_grants(kms, caller, body),
+        ListRetirableGrants => grants::list_retirable_grants(kms, caller, body),
+        RetireGrant => grants::retire_grant(kms, caller, body),
+        RevokeGrant => grants::revoke_grant(kms, caller, body),
         GetKeyLastUsage => audit::get_key_last_usage(kms, trail, caller, body),
         LookupEvents => audit::lookup_events(trail, caller, body),
         AuditGetCheckpoint => audit::get_checkpoint(trail, caller, body),

@@ -106,6 +106,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // (a principal of a second account). NULL is the installation's account, which every
     // existing access key belongs to, so there is nothing to fill in.
     "ALTER TABLE access_keys ADD COLUMN account TEXT;",
+    // 5: grants, as in SQLite. Operations and constraints are JSON text (codec.rs); a grant
+    // goes with its key.
+    r#"CREATE TABLE grants (
+        grant_id TEXT COLLATE "C" PRIMARY KEY,
+        region TEXT COLLATE "C" NOT NULL,
+        key_id TEXT COLLATE "C" NOT NULL,
+        name TEXT,
+        grantee_principal TEXT NOT NULL,
+        retiring_principal TEXT COLLATE "C",
+        issuing_principal TEXT NOT NULL,
+        operations TEXT NOT NULL,
+        constraints TEXT,
+        created_at BIGINT NOT NULL,
+        token_secret BYTEA NOT NULL,
+        FOREIGN KEY (region, key_id) REFERENCES keys (region, key_id) ON DELETE CASCADE
+    );
+    CREATE INDEX grants_key ON grants (region, key_id, grant_id);
+    CREATE INDEX grants_retiring ON grants (retiring_principal, grant_id)
+        WHERE retiring_principal IS NOT NULL;"#,
 ];
 
 /// Brings the schema to the newest version in one transaction, holding the migration lock.

@@ -19,8 +19,8 @@ mod rows;
 mod tests;
 
 use kagi_kms::{
-    AccessKeyRecord, AliasName, AliasRecord, KeyId, Region, RolePolicyRecord, RoleRecord, Store,
-    StoreError, StoredKey, Timestamp, UserPolicyRecord, Write,
+    AccessKeyRecord, AliasName, AliasRecord, GrantRecord, KeyId, Region, RolePolicyRecord,
+    RoleRecord, Store, StoreError, StoredKey, Timestamp, UserPolicyRecord, Write,
 };
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;
@@ -446,6 +446,67 @@ impl Store for PostgresStore {
             .map_err(backend)?
             .iter()
             .map(rows::role_policy_record)
+            .collect()
+        })
+    }
+    fn grants(&self, region: &Region, key_id: &KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        let key_id = key_id.to_string();
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "{} WHERE region = $1 AND key_id = $2 ORDER BY grant_id",
+                    rows::GRANT_SELECT
+                ),
+                &[&region.as_str(), &key_id],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(rows::grant_record)
+            .collect()
+        })
+    }
+
+    fn grant(
+        &self,
+        region: &Region,
+        key_id: &KeyId,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        let key_id = key_id.to_string();
+        self.read(|c| {
+            c.query_opt(
+                &format!(
+                    "{} WHERE grant_id = $1 AND region = $2 AND key_id = $3",
+                    rows::GRANT_SELECT
+                ),
+                &[&grant_id, &region.as_str(), &key_id],
+            )
+            .map_err(backend)?
+            .map(|row| rows::grant_record(&row))
+            .transpose()
+        })
+    }
+
+    fn retirable_grants(
+        &self,
+        retiring_principal: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        let after = after.unwrap_or("");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "{} WHERE retiring_principal = $1 AND grant_id > $2
+                     ORDER BY grant_id LIMIT $3",
+                    rows::GRANT_SELECT
+                ),
+                &[&retiring_principal, &after, &limit],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(rows::grant_record)
             .collect()
         })
     }

@@ -5,11 +5,14 @@
 //! stored as BIGINT and checked on the way back. Nothing here opens or ends transactions.
 
 use super::backend;
-use crate::codec::{account, decode_tags, encode_tags, key_id, region};
+use crate::codec::{
+    account, decode_constraints, decode_operations, decode_tags, encode_constraints,
+    encode_operations, encode_tags, key_id, region,
+};
 use kagi_kms::{
-    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey, StoredVersion, Timestamp,
-    UserPolicyRecord, Write,
+    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, GrantRecord, KeyId, KeyMetadata,
+    KeyState, Region, RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey,
+    StoredVersion, Timestamp, UserPolicyRecord, Write,
 };
 use postgres::error::SqlState;
 use postgres::types::FromSql;
@@ -226,6 +229,39 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             )
             .map_err(backend)?;
         }
+        Write::PutGrant(g) => {
+            c.execute(
+                "INSERT INTO grants (grant_id, region, key_id, name, grantee_principal,
+                    retiring_principal, issuing_principal, operations, constraints, created_at,
+                    token_secret)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &g.grant_id,
+                    &g.region.as_str(),
+                    &g.key_id.to_string(),
+                    &g.name,
+                    &g.grantee_principal,
+                    &g.retiring_principal,
+                    &g.issuing_principal,
+                    &encode_operations(&g.operations),
+                    &g.constraints.as_ref().map(encode_constraints),
+                    &g.created_at.0,
+                    &g.token_secret,
+                ],
+            )
+            .map_err(conflict_or_backend)?;
+        }
+        Write::DeleteGrant {
+            region,
+            key_id,
+            grant_id,
+        } => {
+            c.execute(
+                "DELETE FROM grants WHERE grant_id = $1 AND region = $2 AND key_id = $3",
+                &[grant_id, &region.as_str(), &key_id.to_string()],
+            )
+            .map_err(backend)?;
+        }
         Write::PutSetting { name, value } => {
             c.execute(
                 "INSERT INTO settings (name, value) VALUES ($1, $2)
@@ -235,8 +271,11 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             .map_err(backend)?;
         }
         Write::WipeKeys => {
-            // Access keys, user policies, roles, role policies and settings stay.
-            c.batch_execute("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
+            // Access keys, user policies, roles, role policies and settings stay; grants
+            // go with their keys.
+            c.batch_execute(
+                "DELETE FROM grants; DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;",
+            )
                 .map_err(backend)?;
         }
     }
@@ -384,5 +423,26 @@ pub fn role_policy_record(row: &Row) -> Result<RolePolicyRecord, StoreError> {
         policy_name: col(row, 1)?,
         document: col(row, 2)?,
         updated_at: Timestamp(col(row, 3)?),
+    })
+}
+pub const GRANT_SELECT: &str = "SELECT grant_id, region, key_id, name, grantee_principal,
+    retiring_principal, issuing_principal, operations, constraints, created_at, token_secret
+    FROM grants";
+
+pub fn grant_record(row: &Row) -> Result<GrantRecord, StoreError> {
+    Ok(GrantRecord {
+        grant_id: col(row, 0)?,
+        region: region(col(row, 1)?)?,
+        key_id: key_id(col(row, 2)?)?,
+        name: col(row, 3)?,
+        grantee_principal: col(row, 4)?,
+        retiring_principal: col(row, 5)?,
+        issuing_principal: col(row, 6)?,
+        operations: decode_operations(col(row, 7)?)?,
+        constraints: col::<Option<&str>>(row, 8)?
+            .map(decode_constraints)
+            .transpose()?,
+        created_at: Timestamp(col(row, 9)?),
+        token_secret: col(row, 10)?,
     })
 }

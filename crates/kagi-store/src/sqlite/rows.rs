@@ -1,11 +1,14 @@
 //! Mapping between domain records and SQLite rows.
 
 use super::backend;
-use crate::codec::{account, decode_tags, encode_tags, key_id, region};
+use crate::codec::{
+    account, decode_constraints, decode_operations, decode_tags, encode_constraints,
+    encode_operations, encode_tags, key_id, region,
+};
 use kagi_kms::{
-    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, KeyId, KeyMetadata, KeyState, Region,
-    RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey, StoredVersion, Timestamp,
-    UserPolicyRecord, Write,
+    AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, GrantRecord, KeyId, KeyMetadata,
+    KeyState, Region, RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey,
+    StoredVersion, Timestamp, UserPolicyRecord, Write,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
@@ -67,7 +70,7 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             .map_err(backend)?;
         }
         Write::DestroyKey { region, key_id } => {
-            // Versions and aliases go with the key (ON DELETE CASCADE).
+            // Versions, aliases and grants go with the key (ON DELETE CASCADE).
             conn.execute(
                 "DELETE FROM keys WHERE region = ?1 AND key_id = ?2",
                 params![region.as_str(), key_id.to_string()],
@@ -226,6 +229,46 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             )
             .map_err(backend)?;
         }
+        Write::PutGrant(g) => {
+            conn.prepare_cached(
+                "INSERT INTO grants (grant_id, region, key_id, name, grantee_principal,
+                    retiring_principal, issuing_principal, operations, constraints, created_at,
+                    token_secret)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                g.grant_id,
+                g.region.as_str(),
+                g.key_id.to_string(),
+                g.name,
+                g.grantee_principal,
+                g.retiring_principal,
+                g.issuing_principal,
+                encode_operations(&g.operations),
+                g.constraints.as_ref().map(encode_constraints),
+                g.created_at.0,
+                g.token_secret,
+            ])
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    backend(e)
+                }
+            })?;
+        }
+        Write::DeleteGrant {
+            region,
+            key_id,
+            grant_id,
+        } => {
+            conn.execute(
+                "DELETE FROM grants WHERE grant_id = ?1 AND region = ?2 AND key_id = ?3",
+                params![grant_id, region.as_str(), key_id.to_string()],
+            )
+            .map_err(backend)?;
+        }
         Write::PutSetting { name, value } => {
             conn.execute(
                 "INSERT INTO settings (name, value) VALUES (?1, ?2)
@@ -235,8 +278,11 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             .map_err(backend)?;
         }
         Write::WipeKeys => {
-            // Access keys, user policies, roles, role policies and settings stay.
-            conn.execute_batch("DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;")
+            // Access keys, user policies, roles, role policies and settings stay; grants
+            // go with their keys.
+            conn.execute_batch(
+                "DELETE FROM grants; DELETE FROM aliases; DELETE FROM key_versions; DELETE FROM keys;",
+            )
                 .map_err(backend)?;
         }
     }
@@ -440,5 +486,56 @@ pub fn role_policy_record(r: &Row<'_>) -> rusqlite::Result<RolePolicyRecord> {
         policy_name: r.get(1)?,
         document: r.get(2)?,
         updated_at: Timestamp(r.get(3)?),
+    })
+}
+pub const GRANT_SELECT: &str = "SELECT grant_id, region, key_id, name, grantee_principal,
+    retiring_principal, issuing_principal, operations, constraints, created_at, token_secret
+    FROM grants";
+
+pub type GrantColumns = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Vec<u8>,
+);
+
+pub fn grant_columns(r: &Row<'_>) -> rusqlite::Result<GrantColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+pub fn grant_record(
+    (grant_id, r, k, name, grantee, retiring, issuing, ops, constraints, created, secret): GrantColumns,
+) -> Result<GrantRecord, StoreError> {
+    Ok(GrantRecord {
+        grant_id,
+        region: region(&r)?,
+        key_id: key_id(&k)?,
+        name,
+        grantee_principal: grantee,
+        retiring_principal: retiring,
+        issuing_principal: issuing,
+        operations: decode_operations(&ops)?,
+        constraints: constraints.as_deref().map(decode_constraints).transpose()?,
+        created_at: Timestamp(created),
+        token_secret: secret,
     })
 }
