@@ -6,6 +6,7 @@
 //! mutation writes the store first, then replaces the cached entry.
 
 use crate::authz::CompiledPolicy;
+use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{GrantRecord, KeyMetadata, StoredVersion};
 use crate::Principal;
@@ -133,6 +134,9 @@ pub struct Cache {
     credentials: RwLock<HashMap<String, Arc<Credential>>>,
     /// Compiled inline identity policies, by user name.
     user_policies: RwLock<HashMap<String, Arc<[CompiledPolicy]>>>,
+    /// When each role was created: a session names the role it was issued for by name and
+    /// creation time, so a role deleted and made again does not revive old sessions.
+    role_created: RwLock<HashMap<String, Timestamp>>,
 }
 
 impl Default for Cache {
@@ -144,6 +148,7 @@ impl Default for Cache {
             grants: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
             credentials: RwLock::new(HashMap::new()),
             user_policies: RwLock::new(HashMap::new()),
+            role_created: RwLock::new(HashMap::new()),
         }
     }
 }
@@ -292,6 +297,24 @@ impl Cache {
             all.clear();
         }
         all.insert(user_name, policies);
+    }
+    pub fn role_created(&self, role_name: &str) -> Option<Timestamp> {
+        read!(self.role_created).get(role_name).copied()
+    }
+    pub fn insert_loaded_role_created(&self, generation: u64, role_name: String, at: Timestamp) {
+        let mut all = write!(self.role_created);
+        if self.generation() != generation {
+            return;
+        }
+        if all.len() >= MAX_CACHED_CREDENTIALS {
+            all.clear();
+        }
+        all.insert(role_name, at);
+    }
+    pub fn remove_role_created(&self, role_name: &str) {
+        let mut all = write!(self.role_created);
+        self.bump();
+        all.remove(role_name);
     }
     pub fn remove_user_policies(&self, user_name: &str) {
         let mut all = write!(self.user_policies);

@@ -996,7 +996,12 @@ impl<'de> Visitor<'de> for Filter {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(matches!(self.0, Kind::Str).then(|| Value::from(v)))
+        Ok(match self.0 {
+            Kind::Str => Some(Value::from(v)),
+            // The query protocol (STS) sends numbers as text; CloudTrail records numbers.
+            Kind::Num => v.parse::<i64>().ok().map(Value::from),
+            _ => None,
+        })
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {

@@ -58,6 +58,9 @@ pub enum SessionCheck {
 /// The decoded content of a session token.
 struct Session {
     expiration: Timestamp,
+    /// When the role was created: a role deleted and made again under the same name is
+    /// another role, and the old sessions are not its sessions.
+    role_created_at: Timestamp,
     secret: SecretBytes,
     role: String,
     session_name: String,
@@ -68,6 +71,7 @@ impl Session {
         let mut out = Vec::with_capacity(64 + self.secret.len());
         out.push(SESSION_FORMAT_V1);
         out.extend_from_slice(&self.expiration.millis().to_be_bytes());
+        out.extend_from_slice(&self.role_created_at.millis().to_be_bytes());
         for part in [
             self.secret.expose(),
             self.role.as_bytes(),
@@ -82,11 +86,13 @@ impl Session {
 
     fn decode(bytes: &[u8]) -> Option<Session> {
         let (&version, rest) = bytes.split_first()?;
-        if version != SESSION_FORMAT_V1 || rest.len() < 8 {
+        if version != SESSION_FORMAT_V1 || rest.len() < 16 {
             return None;
         }
-        let (expiration, mut rest) = rest.split_at(8);
+        let (expiration, rest) = rest.split_at(8);
         let expiration = Timestamp(i64::from_be_bytes(expiration.try_into().ok()?));
+        let (created, mut rest) = rest.split_at(8);
+        let role_created_at = Timestamp(i64::from_be_bytes(created.try_into().ok()?));
         let mut part = || -> Option<Vec<u8>> {
             if rest.len() < 2 {
                 return None;
@@ -101,6 +107,7 @@ impl Session {
         let session_name = String::from_utf8(part()?).ok()?;
         Some(Session {
             expiration,
+            role_created_at,
             secret,
             role,
             session_name,
@@ -113,10 +120,16 @@ impl Kms {
         format!("arn:aws:iam::{}:role/{role_name}", self.account)
     }
 
-    /// A stable role id (`AROA` + 17 characters), derived from the account and role name.
-    fn role_id(&self, role_name: &str) -> String {
+    /// A stable role id (`AROA` + 17 characters), derived from the account, the role name
+    /// and its creation time (a role made again under the same name gets another id).
+    fn role_id(&self, role_name: &str, created_at: Timestamp) -> String {
         let digest = kagi_crypto::digest::sha256(
-            format!("kagi role id v1\0{}\0{role_name}", self.account).as_bytes(),
+            format!(
+                "kagi role id v1\0{}\0{role_name}\0{}",
+                self.account,
+                created_at.millis()
+            )
+            .as_bytes(),
         );
         let tail: String = digest[..17]
             .iter()
@@ -182,6 +195,7 @@ impl Kms {
             role_name: role_name.to_string(),
         }])?;
         self.cache.remove_user_policies(&role_cache_key(role_name));
+        self.cache.remove_role_created(role_name);
         Ok(())
     }
 
@@ -310,6 +324,7 @@ impl Kms {
         let expiration = Timestamp(self.now().millis() + duration * 1000);
         let session = Session {
             expiration,
+            role_created_at: role.created_at,
             secret: secret.clone(),
             role: role.role_name.clone(),
             session_name: session_name.to_string(),
@@ -324,7 +339,10 @@ impl Kms {
             .map_err(KmsError::crypto)?;
         Ok(SessionCredentials {
             session_token: kagi_crypto::digest::hex(&sealed),
-            assumed_role_id: format!("{}:{session_name}", self.role_id(&role.role_name)),
+            assumed_role_id: format!(
+                "{}:{session_name}",
+                self.role_id(&role.role_name, role.created_at)
+            ),
             arn: format!(
                 "arn:aws:sts::{}:assumed-role/{}/{session_name}",
                 self.account, role.role_name
@@ -354,7 +372,7 @@ impl Kms {
         if self.now() >= session.expiration {
             return Ok(SessionCheck::Expired);
         }
-        if !self.role_exists(&session.role)? {
+        if self.role_created_at(&session.role)? != Some(session.role_created_at) {
             return Ok(SessionCheck::Invalid);
         }
         Ok(SessionCheck::Valid(Arc::new(Credential {
@@ -373,35 +391,34 @@ impl Kms {
         })))
     }
 
-    /// Whether a role exists. Its cached policies stand for it (deleting the role drops
-    /// them), so a warm session needs no store read.
-    fn role_exists(&self, role_name: &str) -> Result<bool, KmsError> {
-        if self
-            .cache
-            .user_policies(&role_cache_key(role_name))
-            .is_some()
-        {
-            return Ok(true);
+    /// When the role now called `role_name` was created (`None`: there is none). Cached, and
+    /// dropped when the role is deleted, so a warm session needs no store read.
+    fn role_created_at(&self, role_name: &str) -> Result<Option<Timestamp>, KmsError> {
+        if let Some(at) = self.cache.role_created(role_name) {
+            return Ok(Some(at));
         }
-        if self.store.role(role_name)?.is_none() {
-            return Ok(false);
-        }
-        self.load_identity_policies(&role_cache_key(role_name), || {
-            Ok(self
-                .store
-                .role_policies(role_name)?
-                .into_iter()
-                .map(|p| p.document)
-                .collect())
-        })?;
-        Ok(true)
+        let generation = self.cache.generation();
+        let Some(role) = self.store.role(role_name)? else {
+            return Ok(None);
+        };
+        self.cache
+            .insert_loaded_role_created(generation, role_name.to_string(), role.created_at);
+        Ok(Some(role.created_at))
     }
 
     /// `UserId` of GetCallerIdentity: the role id and session for a role session, else the
     /// principal's name.
     pub fn caller_user_id(&self, principal: &Principal) -> String {
         match &principal.role {
-            Some(role) => format!("{}:{}", self.role_id(role), principal.user_name),
+            Some(role) => {
+                // The session was just verified against the role, so it exists (cached).
+                let created = self
+                    .role_created_at(role)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Timestamp(0));
+                format!("{}:{}", self.role_id(role, created), principal.user_name)
+            }
             None => principal.user_name.clone(),
         }
     }
