@@ -626,7 +626,11 @@ const GRANT_CONSTRAINTS: &[Field] = &[
 ];
 const CREATE_GRANT: &[Field] = &[
     KEY_ID,
-    field("Constraints", "constraints", Kind::Object(GRANT_CONSTRAINTS)),
+    field(
+        "Constraints",
+        "constraints",
+        Kind::Object(GRANT_CONSTRAINTS),
+    ),
     field("Operations", "operations", Kind::StrList),
     GRANTEE_PRINCIPAL,
     RETIRING_PRINCIPAL,

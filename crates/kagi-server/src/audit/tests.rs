@@ -214,10 +214,7 @@ fn retire_grant_by_token_records_the_grant_id_only() {
     assert!(!actual.to_string().contains(&token));
     assert_eq!(actual["requestParameters"], Value::Null);
     assert_eq!(actual["responseElements"], Value::Null);
-    assert_eq!(
-        actual["additionalEventData"],
-        json!({"grantId": GRANT_ID})
-    );
+    assert_eq!(actual["additionalEventData"], json!({"grantId": GRANT_ID}));
     actual
         .as_object_mut()
         .unwrap()

@@ -148,11 +148,7 @@ struct ListRetirableGrantsInput {
     marker: Option<String>,
 }
 
-pub fn list_retirable_grants(
-    kms: &Kms,
-    caller: &Caller,
-    body: &[u8],
-) -> Result<Vec<u8>, ApiError> {
+pub fn list_retirable_grants(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let input: ListRetirableGrantsInput = parse(body)?;
     let out = kms.list_retirable_grants(
         caller,
