@@ -544,7 +544,7 @@ fn key_states_and_destruction() {
         code(w.kms.create_grant(&w.admin, req.clone())),
         "DisabledException"
     );
-    assert_eq!(w.list(&w.admin, &key), [g.grant_id.clone()]);
+    assert_eq!(w.list(&w.admin, &key), std::slice::from_ref(&g.grant_id));
     w.kms.enable_key(&w.admin, &key).unwrap();
     w.kms
         .schedule_key_deletion(&w.admin, &key, Some(7))
@@ -736,7 +736,9 @@ fn validation_and_grant_tokens() {
     let last = if altered.ends_with('0') { "1" } else { "0" };
     altered.replace_range(altered.len() - 1.., last);
     for t in ["garbage".to_string(), altered] {
-        let err = w.encrypt(&w.admin, &key, &[], &[t.clone()]).unwrap_err();
+        let err = w
+            .encrypt(&w.admin, &key, &[], std::slice::from_ref(&t))
+            .unwrap_err();
         assert_eq!(err.aws_code(), "InvalidGrantTokenException");
         assert!(!err.to_string().contains(&t));
         assert_eq!(

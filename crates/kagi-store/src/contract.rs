@@ -81,12 +81,12 @@ fn grant(n: u8, key: &KeyMetadata, retiring: Option<&str>) -> GrantRecord {
         region: key.region.clone(),
         key_id: key.key_id,
         grant_id: format!("{n:02x}").repeat(32),
-        name: (n % 2 == 0).then(|| format!("name-{n}")),
+        name: n.is_multiple_of(2).then(|| format!("name-{n}")),
         grantee_principal: "arn:aws:iam::111122223333:user/app".into(),
         retiring_principal: retiring.map(str::to_string),
         issuing_principal: "arn:aws:iam::111122223333:user/admin".into(),
         operations: vec![GrantOperation::Decrypt, GrantOperation::RetireGrant],
-        constraints: (n % 3 == 0).then(|| GrantConstraints {
+        constraints: n.is_multiple_of(3).then(|| GrantConstraints {
             encryption_context_equals: None,
             encryption_context_subset: Some(BTreeMap::from([(
                 "Dept".to_string(),
