@@ -515,3 +515,43 @@ def test_delete_user_policy_takes_access_away_at_once(kagi):
     # Putting it back opens the key again, also at once.
     kagi.put_user_policy("alice", "encrypt", identity_policy(allow("kms:Encrypt", key["Arn"])))
     alice.encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT)
+
+
+# -- 11. a principal of a second account ---------------------------------------------------------
+
+OTHER_ACCOUNT = "222222222222"
+
+
+def test_a_second_account_uses_a_key_only_when_both_sides_allow(kagi):
+    key = kagi.new_key(Description="shared with account 222222222222")
+    created = json.loads(kagi.admin_cmd("create-access-key", "--user", "partner",
+                                        "--account", OTHER_ACCOUNT).stdout)["AccessKey"]
+    assert created["AccountId"] == OTHER_ACCOUNT
+    partner = kagi.kms_as(Credentials(created["AccessKeyId"], created["SecretAccessKey"]))
+    partner_arn = f"arn:aws:iam::{OTHER_ACCOUNT}:user/partner"
+
+    # Its own account allows it, but the default key policy trusts only the key's account.
+    kagi.put_user_policy("partner", "use-shared", identity_policy(allow(["kms:Encrypt", "kms:Decrypt"],
+                                                                        key["Arn"])))
+    with aws_error("AccessDeniedException") as info:
+        partner.encrypt(KeyId=key["Arn"], Plaintext=PLAINTEXT)
+    assert partner_arn in error_message(info)
+
+    # The key policy trusts account 222222222222 as well: both sides allow.
+    kagi.admin.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=key_policy(
+        {"Principal": {"AWS": ROOT_ARN}, **allow("kms:*")},
+        {"Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+         **allow(["kms:Encrypt", "kms:Decrypt"])},
+    ))
+    blob = partner.encrypt(KeyId=key["Arn"], Plaintext=PLAINTEXT)["CiphertextBlob"]
+    assert kagi.admin.decrypt(CiphertextBlob=blob)["Plaintext"] == PLAINTEXT
+
+    # Its account takes the permission back: denied, although the key still trusts it.
+    kagi.admin_cmd("delete-user-policy", "--user", "partner", "--policy-name", "use-shared")
+    with aws_error("AccessDeniedException") as info:
+        partner.decrypt(CiphertextBlob=blob)
+    assert error_message(info).endswith("because no identity-based policy allows the kms:Decrypt action")
+
+    # This installation holds no keys of account 222222222222.
+    with aws_error("AccessDeniedException"):
+        partner.list_keys()
