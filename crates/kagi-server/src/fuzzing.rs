@@ -90,7 +90,12 @@ mod tests {
             for body in [&b"\xff{"[..], b"", b"{}", b"[]", b"null"] {
                 let (status, out) = fuzz_parse_request(op, body);
                 assert!(status == 200 || status == 400, "{op:?} {body:?}: {status}");
-                assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
+                // STS answers are XML fragments (the edge wraps them); the rest is JSON.
+                if op.is_sts() && status == 200 {
+                    assert!(out.starts_with(b"<"), "{op:?}");
+                } else {
+                    assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
+                }
             }
         }
         let body = format!(r#"{{"KeyId":"{FUZZ_KEY_ID}","Plaintext":"aGVsbG8="}}"#);
