@@ -110,6 +110,10 @@ pub trait PolicyEngine: Send + Sync {
     /// `MalformedPolicyDocumentException`.
     fn compile(&self, kind: PolicyKind, document: &str) -> Result<CompiledPolicy, String>;
 
+    /// Whether `policy` has a condition on `condition_key`: condition values that are
+    /// costly to compute (`kms:ResourceAliases` reads the store) are computed only then.
+    fn mentions(&self, policy: &CompiledPolicy, condition_key: &str) -> bool;
+
     /// Evaluates the key policy (if any) and the identity policies for `request`.
     /// (`request` is taken by value: the engine may move its condition values.)
     fn evaluate(
@@ -277,6 +281,7 @@ impl Kms {
         self.add_global_values(caller, &mut request);
         if let Some(key) = key {
             add_key_values(key, &mut request);
+            self.add_resource_aliases(caller, key, &mut request)?;
         }
         let key_policy = key.and_then(|k| k.policy.as_ref());
         let (action, resource) = (request.action, request.resource);
@@ -294,6 +299,41 @@ impl Kms {
         decide(evaluation, has_key, cross_account, granted).map_err(|why| KmsError::AccessDenied {
             message: denial_message(&caller.principal.arn, action, resource, why),
         })
+    }
+
+    /// `kms:ResourceAliases`: the aliases of the key, read from the store, but only when the
+    /// key policy or one of the caller's identity policies tests it.
+    fn add_resource_aliases(
+        &self,
+        caller: &Caller,
+        key: &KeyEntry,
+        request: &mut AccessRequest<'_>,
+    ) -> Result<(), KmsError> {
+        const KEY: &str = "kms:ResourceAliases";
+        let in_key_policy = key
+            .policy
+            .as_ref()
+            .is_some_and(|p| self.policies.mentions(p, KEY));
+        let wanted = in_key_policy
+            || (!caller.principal.admin
+                && self
+                    .identity_policies(&caller.principal)?
+                    .iter()
+                    .any(|p| self.policies.mentions(p, KEY)));
+        if !wanted {
+            return Ok(());
+        }
+        // Every alias of the key: one page of up to 1,000.
+        let aliases: Vec<String> = self
+            .store
+            .list_aliases(&key.meta.region, Some(&key.meta.key_id), None, 1000)?
+            .into_iter()
+            .map(|a| a.name.to_string())
+            .collect();
+        if !aliases.is_empty() {
+            request.values.push((KEY.to_string(), aliases));
+        }
+        Ok(())
     }
 
     /// Evaluates `key_policy` and the caller's identity policies (an administrator's are

@@ -702,3 +702,23 @@ mod cross_account {
         );
     }
 }
+
+#[test]
+fn resource_aliases_condition_follows_the_keys_aliases() {
+    let w = World::new();
+    let key = w.key(None);
+    let other = w.key(None);
+    w.kms
+        .create_alias(&w.admin, "alias/payments", &key)
+        .unwrap();
+    w.allow_alice(
+        "by-alias",
+        r#"{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/payments"}}}"#,
+    );
+    // By key id: the key's aliases, not the request's KeyId, decide.
+    w.encrypt(&w.alice, &key, &[]).unwrap();
+    assert_eq!(code(w.encrypt(&w.alice, &other, &[])), ACCESS_DENIED);
+    w.kms.delete_alias(&w.admin, "alias/payments").unwrap();
+    assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
+}

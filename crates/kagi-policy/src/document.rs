@@ -81,6 +81,15 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether any condition of this policy tests `key` (case-insensitively): lets the
+    /// caller skip computing condition values no policy looks at.
+    pub fn mentions_condition_key(&self, key: &str) -> bool {
+        self.statements
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .any(|c| c.key.eq_ignore_ascii_case(key))
+    }
+
     /// Parses a policy document of the given kind.
     pub fn parse(document: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
         let value: Value =

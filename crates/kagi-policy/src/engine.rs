@@ -22,6 +22,12 @@ impl Port for PolicyEngine {
         Ok(CompiledPolicy::new(policy))
     }
 
+    fn mentions(&self, policy: &CompiledPolicy, condition_key: &str) -> bool {
+        policy
+            .downcast::<Policy>()
+            .is_some_and(|p| p.mentions_condition_key(condition_key))
+    }
+
     fn evaluate(
         &self,
         request: AccessRequest<'_>,
