@@ -15,16 +15,19 @@
 //!   does not exist; deleting or updating something absent is not an error;
 //! - `PutRole` on an existing role replaces only its trust policy and session limit (it
 //!   keeps `created_at` and the role's policies); `DeleteRole` also deletes the role's
-//!   policies; a role policy does not need its role to exist;
-//! - `WipeKeys` keeps access keys, user policies, roles, role policies and settings.
-//! - `WipeKeys` keeps access keys, user policies and settings;
+//!   policies and tags; a role policy does not need its role to exist;
+//! - `PutPrincipalTags` replaces every tag of its user or role (the principal need not
+//!   exist; of two tags with the same key the last wins); deleting access keys leaves a
+//!   user's tags alone;
+//! - `WipeKeys` keeps access keys, user policies, roles, role policies, principal tags and
+//!   settings;
 //! - a grant's key must exist; destroying the key removes its grants.
 
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
-    AccessKeyRecord, AliasRecord, GrantRecord, KeyMetadata, RolePolicyRecord, RoleRecord,
-    StoredKey, StoredVersion, UserPolicyRecord,
+    AccessKeyRecord, AliasRecord, GrantRecord, KeyMetadata, PrincipalRef, RolePolicyRecord,
+    RoleRecord, StoredKey, StoredVersion, Tag, UserPolicyRecord,
 };
 use crate::store::{Store, StoreError, Write};
 use std::collections::BTreeMap;
@@ -39,7 +42,8 @@ struct KeyRow {
 
 /// Everything a store holds. `BTreeMap`s give the orders the trait documents for free:
 /// key ids ascending within a region, aliases by name within a region, a user's policies
-/// by policy name, roles by name, a role's policies by policy name.
+/// by policy name, roles by name, a role's policies by policy name, a principal's tags by
+/// key.
 #[derive(Debug, Clone, Default)]
 struct State {
     keys: BTreeMap<(Region, KeyId), KeyRow>,
@@ -51,6 +55,8 @@ struct State {
     roles: BTreeMap<String, RoleRecord>,
     /// By (role name, policy name).
     role_policies: BTreeMap<(String, String), RolePolicyRecord>,
+    /// By (user or role, tag key), to the tag's value.
+    principal_tags: BTreeMap<(PrincipalRef, String), String>,
     settings: BTreeMap<String, String>,
     /// By grant id (unique in the installation).
     grants: BTreeMap<String, GrantRecord>,
@@ -163,6 +169,13 @@ impl State {
             Write::DeleteAccessKey { access_key_id } => {
                 self.access_keys.remove(&access_key_id);
             }
+            Write::PutPrincipalTags { principal, tags } => {
+                self.principal_tags.retain(|(p, _), _| *p != principal);
+                for tag in tags {
+                    self.principal_tags
+                        .insert((principal.clone(), tag.key), tag.value);
+                }
+            }
             Write::PutUserPolicy(policy) => {
                 self.user_policies.insert(
                     (policy.user_name.clone(), policy.policy_name.clone()),
@@ -187,6 +200,8 @@ impl State {
             Write::DeleteRole { role_name } => {
                 self.roles.remove(&role_name);
                 self.role_policies.retain(|(role, _), _| *role != role_name);
+                let role = PrincipalRef::Role(role_name);
+                self.principal_tags.retain(|(p, _), _| *p != role);
             }
             Write::PutRolePolicy(policy) => {
                 self.role_policies.insert(
@@ -379,6 +394,20 @@ impl Store for MemoryStore {
             .map(|(_, p)| p.clone())
             .collect())
     }
+
+    fn principal_tags(&self, principal: &PrincipalRef) -> Result<Vec<Tag>, StoreError> {
+        Ok(self
+            .read()
+            .principal_tags
+            .range((principal.clone(), String::new())..)
+            .take_while(|((p, _), _)| p == principal)
+            .map(|((_, key), value)| Tag {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect())
+    }
+
     fn grants(&self, region: &Region, key_id: &KeyId) -> Result<Vec<GrantRecord>, StoreError> {
         Ok(self
             .read()

@@ -2,7 +2,9 @@
 //! constraints are written to a column and read back. Part of the on-disk schema of both
 //! stores.
 
-use kagi_kms::{AccountId, GrantConstraints, GrantOperation, KeyId, Region, StoreError, Tag};
+use kagi_kms::{
+    AccountId, GrantConstraints, GrantOperation, KeyId, PrincipalRef, Region, StoreError, Tag,
+};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -21,6 +23,12 @@ pub fn account(s: Option<&str>) -> Result<Option<AccountId>, StoreError> {
         AccountId::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad account id {s:?}")))
     })
     .transpose()
+}
+
+/// A principal tag's owner: `principal_kind` is `user` or `role`, anything else is corrupt.
+pub fn principal(kind: &str, name: String) -> Result<PrincipalRef, StoreError> {
+    PrincipalRef::from_parts(kind, name)
+        .ok_or_else(|| StoreError::Corrupt(format!("bad principal kind {kind:?}")))
 }
 
 /// Tags as a JSON array of `[key, value]` pairs, in the key's order.

@@ -3,9 +3,9 @@
 
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AccountId, AliasName, AliasRecord, GrantConstraints,
-    GrantOperation, GrantRecord, KeyId, KeyMetadata, KeyState, Region, RolePolicyRecord,
-    RoleRecord, RotationType, Store, StoreError, StoredVersion, Tag, Timestamp, UserPolicyRecord,
-    Write,
+    GrantOperation, GrantRecord, KeyId, KeyMetadata, KeyState, PrincipalRef, Region,
+    RolePolicyRecord, RoleRecord, RotationType, Store, StoreError, StoredVersion, Tag, Timestamp,
+    UserPolicyRecord, Write,
 };
 use std::collections::BTreeMap;
 
@@ -78,6 +78,12 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     role_policies_delete(fresh().as_ref());
     delete_role_removes_its_policies(fresh().as_ref());
     role_writes_in_failed_batches_are_not_applied(fresh().as_ref());
+    principal_tags_round_trip_ordered_by_key(fresh().as_ref());
+    principal_tags_are_replaced_whole(fresh().as_ref());
+    users_and_roles_of_one_name_have_separate_tags(fresh().as_ref());
+    delete_role_removes_its_tags(fresh().as_ref());
+    principal_tags_survive_wiping_keys(fresh().as_ref());
+    principal_tag_writes_in_failed_batches_are_not_applied(fresh().as_ref());
     wipe(fresh().as_ref());
     grants_round_trip_per_key(fresh().as_ref());
     grants_need_their_key_and_unique_ids(fresh().as_ref());
@@ -918,6 +924,208 @@ fn role_writes_in_failed_batches_are_not_applied(s: &dyn Store) {
     assert!(s.role("New").unwrap().is_none());
     assert_eq!(s.role_policies("Kept").unwrap(), vec![kept_policy]);
     assert!(s.role_policies("New").unwrap().is_empty());
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+    pairs
+        .iter()
+        .map(|(key, value)| Tag {
+            key: (*key).into(),
+            value: (*value).into(),
+        })
+        .collect()
+}
+
+fn user(name: &str) -> PrincipalRef {
+    PrincipalRef::User(name.into())
+}
+
+fn role_ref(name: &str) -> PrincipalRef {
+    PrincipalRef::Role(name.into())
+}
+
+fn put_tags(s: &dyn Store, principal: &PrincipalRef, list: Vec<Tag>) {
+    s.apply(vec![Write::PutPrincipalTags {
+        principal: principal.clone(),
+        tags: list,
+    }])
+    .expect("put principal tags");
+}
+
+/// Tags come back ordered by key, bytewise (upper case before lower case), whatever the
+/// order they were written in; a principal without tags has none.
+fn principal_tags_round_trip_ordered_by_key(s: &dyn Store) {
+    assert!(s.principal_tags(&user("alice")).unwrap().is_empty());
+    put_tags(
+        s,
+        &user("alice"),
+        tags(&[
+            ("team", "kagi"),
+            ("Zone", "b"),
+            ("Project", "x"),
+            ("cost", ""),
+        ]),
+    );
+    assert_eq!(
+        s.principal_tags(&user("alice")).unwrap(),
+        tags(&[
+            ("Project", "x"),
+            ("Zone", "b"),
+            ("cost", ""),
+            ("team", "kagi")
+        ])
+    );
+    assert!(s.principal_tags(&user("bob")).unwrap().is_empty());
+    assert!(s.principal_tags(&user("alic")).unwrap().is_empty());
+}
+
+/// A write replaces the principal's whole tag set: tags not in the new list go, values
+/// change, and an empty list removes every tag.
+fn principal_tags_are_replaced_whole(s: &dyn Store) {
+    put_tags(
+        s,
+        &role_ref("Deployer"),
+        tags(&[("a", "1"), ("b", "2"), ("c", "3")]),
+    );
+    put_tags(s, &user("bob"), tags(&[("a", "bob")]));
+    put_tags(s, &role_ref("Deployer"), tags(&[("b", "20"), ("d", "4")]));
+    assert_eq!(
+        s.principal_tags(&role_ref("Deployer")).unwrap(),
+        tags(&[("b", "20"), ("d", "4")])
+    );
+    put_tags(s, &role_ref("Deployer"), vec![]);
+    assert!(s.principal_tags(&role_ref("Deployer")).unwrap().is_empty());
+    assert_eq!(
+        s.principal_tags(&user("bob")).unwrap(),
+        tags(&[("a", "bob")]),
+        "another principal's tags stay"
+    );
+}
+
+/// A user and a role may share a name; their tags do not mix.
+fn users_and_roles_of_one_name_have_separate_tags(s: &dyn Store) {
+    put_tags(s, &user("ops"), tags(&[("kind", "user"), ("u", "1")]));
+    put_tags(s, &role_ref("ops"), tags(&[("kind", "role"), ("r", "1")]));
+    assert_eq!(
+        s.principal_tags(&user("ops")).unwrap(),
+        tags(&[("kind", "user"), ("u", "1")])
+    );
+    assert_eq!(
+        s.principal_tags(&role_ref("ops")).unwrap(),
+        tags(&[("kind", "role"), ("r", "1")])
+    );
+    put_tags(s, &user("ops"), vec![]);
+    assert!(s.principal_tags(&user("ops")).unwrap().is_empty());
+    assert_eq!(
+        s.principal_tags(&role_ref("ops")).unwrap(),
+        tags(&[("kind", "role"), ("r", "1")])
+    );
+}
+
+/// `DeleteRole` takes the role's tags with it but leaves a same-named user's and other
+/// roles' tags; deleting a user's access key leaves the user's tags.
+fn delete_role_removes_its_tags(s: &dyn Store) {
+    put_role(s, &role("ops", TRUST, 3_600, 1));
+    put_tags(s, &role_ref("ops"), tags(&[("team", "ops")]));
+    put_tags(s, &role_ref("other"), tags(&[("team", "other")]));
+    put_tags(s, &user("ops"), tags(&[("team", "user")]));
+    let access = AccessKeyRecord {
+        access_key_id: "KAGIOPS".into(),
+        user_name: "ops".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(1),
+        admin: false,
+        wrapped_secret: vec![1],
+        account: None,
+    };
+    s.apply(vec![Write::PutAccessKey(access)]).unwrap();
+    s.apply(vec![Write::DeleteRole {
+        role_name: "ops".into(),
+    }])
+    .unwrap();
+    assert!(s.role("ops").unwrap().is_none());
+    assert!(s.principal_tags(&role_ref("ops")).unwrap().is_empty());
+    assert_eq!(
+        s.principal_tags(&role_ref("other")).unwrap(),
+        tags(&[("team", "other")])
+    );
+    assert_eq!(
+        s.principal_tags(&user("ops")).unwrap(),
+        tags(&[("team", "user")])
+    );
+    s.apply(vec![Write::DeleteAccessKey {
+        access_key_id: "KAGIOPS".into(),
+    }])
+    .unwrap();
+    assert_eq!(
+        s.principal_tags(&user("ops")).unwrap(),
+        tags(&[("team", "user")]),
+        "deleting an access key keeps the user's tags"
+    );
+    // A role made again under the name starts without tags.
+    put_role(s, &role("ops", TRUST, 3_600, 2));
+    assert!(s.principal_tags(&role_ref("ops")).unwrap().is_empty());
+}
+
+fn principal_tags_survive_wiping_keys(s: &dyn Store) {
+    put_key(s, &key(1, "us-east-1"));
+    put_tags(s, &user("alice"), tags(&[("team", "kagi")]));
+    put_tags(s, &role_ref("Deployer"), tags(&[("env", "prod")]));
+    s.apply(vec![Write::WipeKeys]).unwrap();
+    assert_eq!(
+        s.principal_tags(&user("alice")).unwrap(),
+        tags(&[("team", "kagi")])
+    );
+    assert_eq!(
+        s.principal_tags(&role_ref("Deployer")).unwrap(),
+        tags(&[("env", "prod")])
+    );
+}
+
+fn principal_tag_writes_in_failed_batches_are_not_applied(s: &dyn Store) {
+    put_role(s, &role("Kept", TRUST, 3_600, 1));
+    put_tags(s, &role_ref("Kept"), tags(&[("a", "1")]));
+    put_tags(s, &user("alice"), tags(&[("b", "2")]));
+    let access = AccessKeyRecord {
+        access_key_id: "KAGITAGS".into(),
+        user_name: "alice".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(1),
+        admin: false,
+        wrapped_secret: vec![1],
+        account: None,
+    };
+    s.apply(vec![Write::PutAccessKey(access.clone())]).unwrap();
+    // The duplicate access key fails the batch, so none of its tag writes may show.
+    let r = s.apply(vec![
+        Write::PutPrincipalTags {
+            principal: user("alice"),
+            tags: tags(&[("c", "3")]),
+        },
+        Write::PutPrincipalTags {
+            principal: user("bob"),
+            tags: tags(&[("d", "4")]),
+        },
+        Write::PutPrincipalTags {
+            principal: role_ref("Kept"),
+            tags: vec![],
+        },
+        Write::DeleteRole {
+            role_name: "Kept".into(),
+        },
+        Write::PutAccessKey(access),
+    ]);
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    assert_eq!(
+        s.principal_tags(&user("alice")).unwrap(),
+        tags(&[("b", "2")])
+    );
+    assert!(s.principal_tags(&user("bob")).unwrap().is_empty());
+    assert_eq!(
+        s.principal_tags(&role_ref("Kept")).unwrap(),
+        tags(&[("a", "1")])
+    );
+    assert!(s.role("Kept").unwrap().is_some());
 }
 
 fn wipe(s: &dyn Store) {

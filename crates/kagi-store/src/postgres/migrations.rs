@@ -125,6 +125,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_key ON grants (region, key_id, grant_id);
     CREATE INDEX grants_retiring ON grants (retiring_principal, grant_id)
         WHERE retiring_principal IS NOT NULL;"#,
+    // 6: tags of users and roles, as in SQLite.
+    r#"CREATE TABLE principal_tags (
+        principal_kind TEXT COLLATE "C" NOT NULL,
+        principal_name TEXT COLLATE "C" NOT NULL,
+        tag_key TEXT COLLATE "C" NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (principal_kind, principal_name, tag_key)
+    );"#,
 ];
 
 /// Brings the schema to the newest version in one transaction, holding the migration lock.

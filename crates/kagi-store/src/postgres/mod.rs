@@ -19,8 +19,9 @@ mod rows;
 mod tests;
 
 use kagi_kms::{
-    AccessKeyRecord, AliasName, AliasRecord, GrantRecord, KeyId, Region, RolePolicyRecord,
-    RoleRecord, Store, StoreError, StoredKey, Timestamp, UserPolicyRecord, Write,
+    AccessKeyRecord, AliasName, AliasRecord, GrantRecord, KeyId, PrincipalRef, Region,
+    RolePolicyRecord, RoleRecord, Store, StoreError, StoredKey, Tag, Timestamp, UserPolicyRecord,
+    Write,
 };
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;
@@ -408,6 +409,22 @@ impl Store for PostgresStore {
             .map_err(backend)?
             .iter()
             .map(rows::user_policy_record)
+            .collect()
+        })
+    }
+
+    fn principal_tags(&self, principal: &PrincipalRef) -> Result<Vec<Tag>, StoreError> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "{} WHERE principal_kind = $1 AND principal_name = $2 ORDER BY tag_key",
+                    rows::PRINCIPAL_TAG_SELECT
+                ),
+                &[&principal.kind(), &principal.name()],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|row| Ok(rows::principal_tag_record(row)?.1))
             .collect()
         })
     }

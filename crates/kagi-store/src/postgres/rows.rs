@@ -7,12 +7,12 @@
 use super::backend;
 use crate::codec::{
     account, decode_constraints, decode_operations, decode_tags, encode_constraints,
-    encode_operations, encode_tags, key_id, region,
+    encode_operations, encode_tags, key_id, principal, region,
 };
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, GrantRecord, KeyId, KeyMetadata,
-    KeyState, Region, RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey,
-    StoredVersion, Timestamp, UserPolicyRecord, Write,
+    KeyState, PrincipalRef, Region, RolePolicyRecord, RoleRecord, RotationType, StoreError,
+    StoredKey, StoredVersion, Tag, Timestamp, UserPolicyRecord, Write,
 };
 use postgres::error::SqlState;
 use postgres::types::FromSql;
@@ -200,14 +200,38 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             .map_err(backend)?;
         }
         Write::DeleteRole { role_name } => {
-            // The role's policies go with it, in the same transaction.
+            // The role's policies and tags go with it, in the same transaction.
             c.execute(
                 "DELETE FROM role_policies WHERE role_name = $1",
                 &[role_name],
             )
             .map_err(backend)?;
+            c.execute(
+                "DELETE FROM principal_tags WHERE principal_kind = 'role' AND principal_name = $1",
+                &[role_name],
+            )
+            .map_err(backend)?;
             c.execute("DELETE FROM roles WHERE role_name = $1", &[role_name])
                 .map_err(backend)?;
+        }
+        Write::PutPrincipalTags { principal, tags } => {
+            // Replaces every tag of the principal; of two tags with the same key the last
+            // wins, as in the memory store.
+            c.execute(
+                "DELETE FROM principal_tags WHERE principal_kind = $1 AND principal_name = $2",
+                &[&principal.kind(), &principal.name()],
+            )
+            .map_err(backend)?;
+            for tag in tags {
+                c.execute(
+                    "INSERT INTO principal_tags (principal_kind, principal_name, tag_key, tag_value)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (principal_kind, principal_name, tag_key) DO UPDATE SET
+                        tag_value = excluded.tag_value",
+                    &[&principal.kind(), &principal.name(), &tag.key, &tag.value],
+                )
+                .map_err(backend)?;
+            }
         }
         Write::PutRolePolicy(p) => {
             c.execute(
@@ -445,4 +469,19 @@ pub fn grant_record(row: &Row) -> Result<GrantRecord, StoreError> {
         created_at: Timestamp(col(row, 9)?),
         token_secret: col(row, 10)?,
     })
+}
+
+pub const PRINCIPAL_TAG_SELECT: &str =
+    "SELECT principal_kind, principal_name, tag_key, tag_value FROM principal_tags";
+
+/// A principal tag and whose it is; a kind other than `user` or `role` is corrupt.
+pub fn principal_tag_record(row: &Row) -> Result<(PrincipalRef, Tag), StoreError> {
+    let kind: &str = col(row, 0)?;
+    Ok((
+        principal(kind, col(row, 1)?)?,
+        Tag {
+            key: col(row, 2)?,
+            value: col(row, 3)?,
+        },
+    ))
 }

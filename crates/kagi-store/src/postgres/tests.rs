@@ -446,6 +446,62 @@ fn an_access_key_with_a_bad_account_is_corrupt() {
     ));
 }
 
+/// Version 6 only adds the (empty) principal tag table; what version 5 left stays.
+#[test]
+fn migration_6_adds_principal_tags_to_a_version_5_database() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    {
+        let mut old = Client::connect(&url, NoTls).unwrap();
+        migrations::migrate_to(&mut old, 5).unwrap();
+        old.batch_execute(
+            "INSERT INTO roles (role_name, trust_policy, max_session_seconds, created_at)
+             VALUES ('ops', '{}', 3600, 5);",
+        )
+        .unwrap();
+    }
+    let store = PostgresStore::connect(&url).unwrap();
+    assert!(store
+        .principal_tags(&PrincipalRef::Role("ops".into()))
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.list_roles().unwrap().len(), 1);
+    let version: i64 = Client::connect(&url, NoTls)
+        .unwrap()
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 6);
+    assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn a_principal_tag_of_an_unknown_kind_is_corrupt() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    drop(PostgresStore::connect(&url).unwrap());
+    let mut c = Client::connect(&url, NoTls).unwrap();
+    c.batch_execute(
+        "INSERT INTO principal_tags (principal_kind, principal_name, tag_key, tag_value)
+         VALUES ('group', 'ops', 'team', 'x'), ('role', 'ops', 'team', 'y');",
+    )
+    .unwrap();
+    let found = c
+        .query(
+            &format!("{} ORDER BY principal_kind", rows::PRINCIPAL_TAG_SELECT),
+            &[],
+        )
+        .unwrap();
+    assert!(matches!(
+        rows::principal_tag_record(&found[0]),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(
+        rows::principal_tag_record(&found[1]).unwrap().0,
+        PrincipalRef::Role("ops".into())
+    );
+}
+
 #[test]
 fn refuses_a_newer_schema() {
     let dbs = TestDatabases::new();

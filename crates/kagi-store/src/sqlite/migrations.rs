@@ -113,6 +113,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_key ON grants (region, key_id, grant_id);
     CREATE INDEX grants_retiring ON grants (retiring_principal, grant_id)
         WHERE retiring_principal IS NOT NULL;",
+    // 6: tags of users and roles (aws:PrincipalTag/*), one row per principal and tag key.
+    // principal_kind is 'user' or 'role': a user and a role of the same name have separate
+    // tags. No foreign key: users exist only through their access keys, and the store
+    // deletes a role's tags together with the role, in the same transaction. Existing
+    // installations have no tags, so there is nothing to fill in.
+    "CREATE TABLE principal_tags (
+        principal_kind TEXT NOT NULL,
+        principal_name TEXT NOT NULL,
+        tag_key TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (principal_kind, principal_name, tag_key)
+    ) WITHOUT ROWID;",
 ];
 
 /// Brings the schema to the newest version, in one transaction per step.

@@ -10,8 +10,9 @@ mod migrations;
 mod rows;
 
 use kagi_kms::{
-    AccessKeyRecord, AliasName, AliasRecord, GrantRecord, KeyId, Region, RolePolicyRecord,
-    RoleRecord, Store, StoreError, StoredKey, Timestamp, UserPolicyRecord, Write,
+    AccessKeyRecord, AliasName, AliasRecord, GrantRecord, KeyId, PrincipalRef, Region,
+    RolePolicyRecord, RoleRecord, Store, StoreError, StoredKey, Tag, Timestamp, UserPolicyRecord,
+    Write,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -293,6 +294,25 @@ impl Store for SqliteStore {
             .query_map(params![user_name], rows::user_policy_record)
             .map_err(backend)?;
         found.map(|p| p.map_err(backend)).collect()
+    }
+
+    fn principal_tags(&self, principal: &PrincipalRef) -> Result<Vec<Tag>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "{} WHERE principal_kind = ?1 AND principal_name = ?2 ORDER BY tag_key",
+                rows::PRINCIPAL_TAG_SELECT
+            ))
+            .map_err(backend)?;
+        let found = stmt
+            .query_map(
+                params![principal.kind(), principal.name()],
+                rows::principal_tag_columns,
+            )
+            .map_err(backend)?;
+        found
+            .map(|cols| Ok(rows::principal_tag_record(cols.map_err(backend)?)?.1))
+            .collect()
     }
 
     fn role(&self, role_name: &str) -> Result<Option<RoleRecord>, StoreError> {
@@ -613,6 +633,88 @@ mod tests {
             store.list_access_keys(),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    /// Version 6 only adds the (empty) principal tag table; what version 5 left stays.
+    #[test]
+    fn migration_6_adds_principal_tags_to_a_version_5_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations::migrate_to(&mut c, 5).unwrap();
+            c.execute_batch(
+                "INSERT INTO roles (role_name, trust_policy, max_session_seconds, created_at)
+                 VALUES ('ops', '{}', 3600, 5);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store
+            .principal_tags(&PrincipalRef::Role("ops".into()))
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.list_roles().unwrap().len(), 1);
+        let version: i64 = store
+            .reader()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 6);
+        assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn principal_tags_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        let tags = vec![Tag {
+            key: "team".into(),
+            value: "kagi".into(),
+        }];
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .apply(vec![Write::PutPrincipalTags {
+                principal: PrincipalRef::User("alice".into()),
+                tags: tags.clone(),
+            }])
+            .unwrap();
+        drop(store);
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            reopened
+                .principal_tags(&PrincipalRef::User("alice".into()))
+                .unwrap(),
+            tags
+        );
+    }
+
+    #[test]
+    fn a_principal_tag_of_an_unknown_kind_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "INSERT INTO principal_tags (principal_kind, principal_name, tag_key, tag_value)
+             VALUES ('group', 'ops', 'team', 'x'), ('role', 'ops', 'team', 'y');",
+        )
+        .unwrap();
+        let mut stmt = c
+            .prepare(&format!(
+                "{} ORDER BY principal_kind",
+                rows::PRINCIPAL_TAG_SELECT
+            ))
+            .unwrap();
+        let decoded: Vec<_> = stmt
+            .query_map([], rows::principal_tag_columns)
+            .unwrap()
+            .map(|cols| rows::principal_tag_record(cols.unwrap()))
+            .collect();
+        assert!(matches!(decoded[0], Err(StoreError::Corrupt(_))));
+        assert_eq!(
+            decoded[1].as_ref().unwrap().0,
+            PrincipalRef::Role("ops".into())
+        );
     }
 
     #[test]

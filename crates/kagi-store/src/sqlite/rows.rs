@@ -3,12 +3,12 @@
 use super::backend;
 use crate::codec::{
     account, decode_constraints, decode_operations, decode_tags, encode_constraints,
-    encode_operations, encode_tags, key_id, region,
+    encode_operations, encode_tags, key_id, principal, region,
 };
 use kagi_kms::{
     AccessKeyRecord, AccessKeyStatus, AliasName, AliasRecord, GrantRecord, KeyId, KeyMetadata,
-    KeyState, Region, RolePolicyRecord, RoleRecord, RotationType, StoreError, StoredKey,
-    StoredVersion, Timestamp, UserPolicyRecord, Write,
+    KeyState, PrincipalRef, Region, RolePolicyRecord, RoleRecord, RotationType, StoreError,
+    StoredKey, StoredVersion, Tag, Timestamp, UserPolicyRecord, Write,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 
@@ -194,14 +194,47 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             .map_err(backend)?;
         }
         Write::DeleteRole { role_name } => {
-            // The role's policies go with it, in the same transaction.
+            // The role's policies and tags go with it, in the same transaction.
             conn.execute(
                 "DELETE FROM role_policies WHERE role_name = ?1",
                 params![role_name],
             )
             .map_err(backend)?;
+            conn.execute(
+                "DELETE FROM principal_tags WHERE principal_kind = 'role' AND principal_name = ?1",
+                params![role_name],
+            )
+            .map_err(backend)?;
             conn.execute("DELETE FROM roles WHERE role_name = ?1", params![role_name])
                 .map_err(backend)?;
+        }
+        Write::PutPrincipalTags { principal, tags } => {
+            // Replaces every tag of the principal; of two tags with the same key the last
+            // wins, as in the memory store.
+            conn.prepare_cached(
+                "DELETE FROM principal_tags WHERE principal_kind = ?1 AND principal_name = ?2",
+            )
+            .map_err(backend)?
+            .execute(params![principal.kind(), principal.name()])
+            .map_err(backend)?;
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO principal_tags (principal_kind, principal_name, tag_key, tag_value)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (principal_kind, principal_name, tag_key) DO UPDATE SET
+                        tag_value = excluded.tag_value",
+                )
+                .map_err(backend)?;
+            for tag in tags {
+                insert
+                    .execute(params![
+                        principal.kind(),
+                        principal.name(),
+                        tag.key,
+                        tag.value
+                    ])
+                    .map_err(backend)?;
+            }
         }
         Write::PutRolePolicy(p) => {
             conn.prepare_cached(
@@ -538,4 +571,20 @@ pub fn grant_record(
         created_at: Timestamp(created),
         token_secret: secret,
     })
+}
+
+pub const PRINCIPAL_TAG_SELECT: &str =
+    "SELECT principal_kind, principal_name, tag_key, tag_value FROM principal_tags";
+
+pub type PrincipalTagColumns = (String, String, String, String);
+
+pub fn principal_tag_columns(r: &Row<'_>) -> rusqlite::Result<PrincipalTagColumns> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+/// A principal tag and whose it is; a kind other than `user` or `role` is corrupt.
+pub fn principal_tag_record(
+    (kind, name, key, value): PrincipalTagColumns,
+) -> Result<(PrincipalRef, Tag), StoreError> {
+    Ok((principal(&kind, name)?, Tag { key, value }))
 }
