@@ -278,7 +278,7 @@ impl Kms {
         key: Option<&KeyEntry>,
         grant: GrantUse<'_>,
     ) -> Result<(), KmsError> {
-        self.add_global_values(caller, &mut request);
+        self.add_global_values(caller, &mut request)?;
         if let Some(key) = key {
             add_key_values(key, &mut request);
             self.add_resource_aliases(caller, key, &mut request)?;
@@ -375,7 +375,7 @@ impl Kms {
             resource: &key.arn,
             values: Vec::new(),
         };
-        self.add_global_values(caller, &mut request);
+        self.add_global_values(caller, &mut request)?;
         add_key_values(key, &mut request);
         let identity = self.evaluate(caller, request, None)?.identity;
         let named = |p: &str| principal_matches(&caller.principal.arn, p);
@@ -396,7 +396,11 @@ impl Kms {
     }
 
     /// The request-independent condition keys: who calls, from where, when.
-    pub(crate) fn add_global_values(&self, caller: &Caller, request: &mut AccessRequest<'_>) {
+    pub(crate) fn add_global_values(
+        &self,
+        caller: &Caller,
+        request: &mut AccessRequest<'_>,
+    ) -> Result<(), KmsError> {
         let now = self.now();
         request.value("kms:CallerAccount", caller.principal.account.as_str());
         // Epoch seconds: the engine's Date operators accept them as well as ISO 8601.
@@ -414,6 +418,11 @@ impl Kms {
         if let Some(ip) = &caller.source_ip {
             request.value("aws:SourceIp", ip.as_str());
         }
+        // Tags of the user, or of the role behind a session (cached).
+        for tag in self.caller_tags(&caller.principal)?.iter() {
+            request.value(&format!("aws:PrincipalTag/{}", tag.key), tag.value.as_str());
+        }
+        Ok(())
     }
 }
 

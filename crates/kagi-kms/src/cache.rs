@@ -8,7 +8,7 @@
 use crate::authz::CompiledPolicy;
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
-use crate::model::{GrantRecord, KeyMetadata, StoredVersion};
+use crate::model::{GrantRecord, KeyMetadata, StoredVersion, Tag};
 use crate::Principal;
 use kagi_crypto::{BackingKey, SecretBytes};
 use std::collections::HashMap;
@@ -137,6 +137,8 @@ pub struct Cache {
     /// When each role was created: a session names the role it was issued for by name and
     /// creation time, so a role deleted and made again does not revive old sessions.
     role_created: RwLock<HashMap<String, Timestamp>>,
+    /// Tags of users and roles (`aws:PrincipalTag/*`), by the identity-policy cache key.
+    principal_tags: RwLock<HashMap<String, Arc<[Tag]>>>,
 }
 
 impl Default for Cache {
@@ -149,6 +151,7 @@ impl Default for Cache {
             credentials: RwLock::new(HashMap::new()),
             user_policies: RwLock::new(HashMap::new()),
             role_created: RwLock::new(HashMap::new()),
+            principal_tags: RwLock::new(HashMap::new()),
         }
     }
 }
@@ -315,6 +318,24 @@ impl Cache {
         let mut all = write!(self.role_created);
         self.bump();
         all.remove(role_name);
+    }
+    pub fn principal_tags(&self, key: &str) -> Option<Arc<[Tag]>> {
+        read!(self.principal_tags).get(key).cloned()
+    }
+    pub fn insert_loaded_principal_tags(&self, generation: u64, key: String, tags: Arc<[Tag]>) {
+        let mut all = write!(self.principal_tags);
+        if self.generation() != generation {
+            return;
+        }
+        if all.len() >= MAX_CACHED_CREDENTIALS {
+            all.clear();
+        }
+        all.insert(key, tags);
+    }
+    pub fn remove_principal_tags(&self, key: &str) {
+        let mut all = write!(self.principal_tags);
+        self.bump();
+        all.remove(key);
     }
     pub fn remove_user_policies(&self, user_name: &str) {
         let mut all = write!(self.user_policies);

@@ -289,3 +289,33 @@ pub struct GrantRecord {
     /// integrity key, stored as is; see `ops::grants`.
     pub token_secret: Vec<u8>,
 }
+
+/// A user or a role, by name: what principal tags are attached to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PrincipalRef {
+    User(String),
+    Role(String),
+}
+
+impl PrincipalRef {
+    /// `"user"` or `"role"`, as stored.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PrincipalRef::User(_) => "user",
+            PrincipalRef::Role(_) => "role",
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            PrincipalRef::User(n) | PrincipalRef::Role(n) => n,
+        }
+    }
+    /// The inverse of [`Self::kind`] and [`Self::name`].
+    pub fn from_parts(kind: &str, name: String) -> Option<Self> {
+        match kind {
+            "user" => Some(PrincipalRef::User(name)),
+            "role" => Some(PrincipalRef::Role(name)),
+            _ => None,
+        }
+    }
+}

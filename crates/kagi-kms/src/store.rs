@@ -8,8 +8,8 @@
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{
-    AccessKeyRecord, AccessKeyStatus, AliasRecord, GrantRecord, KeyMetadata, RolePolicyRecord,
-    RoleRecord, StoredKey, StoredVersion, UserPolicyRecord,
+    AccessKeyRecord, AccessKeyStatus, AliasRecord, GrantRecord, KeyMetadata, PrincipalRef,
+    RolePolicyRecord, RoleRecord, StoredKey, StoredVersion, Tag, UserPolicyRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,12 @@ pub enum Write {
     },
     DeleteAccessKey {
         access_key_id: String,
+    },
+    /// Replaces every tag of a user or role (`aws:PrincipalTag/*`); an empty list removes
+    /// them all.
+    PutPrincipalTags {
+        principal: PrincipalRef,
+        tags: Vec<Tag>,
     },
     /// Creates or replaces an inline identity policy of a user (IAM's PutUserPolicy).
     PutUserPolicy(UserPolicyRecord),
@@ -124,6 +130,8 @@ pub trait Store: Send + Sync {
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// The inline identity policies of `user_name`, ordered by policy name.
     fn user_policies(&self, user_name: &str) -> Result<Vec<UserPolicyRecord>, StoreError>;
+    /// The tags of a user or role, ordered by key.
+    fn principal_tags(&self, principal: &PrincipalRef) -> Result<Vec<Tag>, StoreError>;
     fn role(&self, role_name: &str) -> Result<Option<RoleRecord>, StoreError>;
     /// Every role, ordered by name.
     fn list_roles(&self) -> Result<Vec<RoleRecord>, StoreError>;

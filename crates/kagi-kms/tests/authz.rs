@@ -722,3 +722,45 @@ fn resource_aliases_condition_follows_the_keys_aliases() {
     w.kms.delete_alias(&w.admin, "alias/payments").unwrap();
     assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
 }
+
+#[test]
+fn principal_tag_conditions_follow_the_callers_tags() {
+    use kagi_kms::PrincipalRef;
+    let w = World::new();
+    let key = w.key(None);
+    // alice must exist as a user (an access key) to be tagged.
+    w.kms.create_access_key("alice", false, None).unwrap();
+    w.allow_alice(
+        "team",
+        r#"{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+            "Condition":{"StringEquals":{"aws:PrincipalTag/team":"payments"}}}"#,
+    );
+    assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
+    let alice = PrincipalRef::User("alice".into());
+    w.kms
+        .tag_principal(
+            &alice,
+            vec![Tag {
+                key: "team".into(),
+                value: "payments".into(),
+            }],
+        )
+        .unwrap();
+    w.encrypt(&w.alice, &key, &[]).unwrap();
+    w.kms
+        .untag_principal(&alice, &["team".to_string()])
+        .unwrap();
+    assert_eq!(code(w.encrypt(&w.alice, &key, &[])), ACCESS_DENIED);
+    // Unknown users and roles cannot be tagged.
+    assert_eq!(
+        code(
+            w.kms
+                .tag_principal(&PrincipalRef::User("nobody".into()), vec![])
+        ),
+        "NotFoundException"
+    );
+    assert_eq!(
+        code(w.kms.principal_tags_of(&PrincipalRef::Role("nope".into()))),
+        "NotFoundException"
+    );
+}

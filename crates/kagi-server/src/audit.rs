@@ -313,6 +313,12 @@ pub fn aws_name(op: Operation) -> &'static str {
         AdminPutRolePolicy => "PutRolePolicy",
         AdminListRolePolicies => "ListRolePolicies",
         AdminDeleteRolePolicy => "DeleteRolePolicy",
+        AdminTagUser => "TagUser",
+        AdminUntagUser => "UntagUser",
+        AdminListUserTags => "ListUserTags",
+        AdminTagRole => "TagRole",
+        AdminUntagRole => "UntagRole",
+        AdminListRoleTags => "ListRoleTags",
         StsAssumeRole => "AssumeRole",
         StsGetCallerIdentity => "GetCallerIdentity",
         GetKeyPolicy => "GetKeyPolicy",
@@ -347,6 +353,8 @@ pub fn read_only(op: Operation) -> bool {
         | AdminListUserPolicies
         | AdminListRoles
         | AdminListRolePolicies
+        | AdminListUserTags
+        | AdminListRoleTags
         | StsGetCallerIdentity
         | GetKeyPolicy
         | ListKeyPolicies
@@ -387,7 +395,11 @@ pub fn read_only(op: Operation) -> bool {
         | AdminPutRole
         | AdminDeleteRole
         | AdminPutRolePolicy
-        | AdminDeleteRolePolicy => false,
+        | AdminDeleteRolePolicy
+        | AdminTagUser
+        | AdminUntagUser
+        | AdminTagRole
+        | AdminUntagRole => false,
         // AWS records AssumeRole as read-only: it changes no resource.
         StsAssumeRole => true,
         CreateGrant | RetireGrant | RevokeGrant => false,
@@ -682,6 +694,20 @@ const PUT_ROLE_POLICY: &[Field] = &[
     field("PolicyDocument", "policyDocument", Kind::Str),
 ];
 const DELETE_ROLE_POLICY: &[Field] = &[ROLE_NAME, POLICY_NAME];
+const PRINCIPAL_TAG: &[Field] = &[
+    field("Key", "key", Kind::Str),
+    field("Value", "value", Kind::Str),
+];
+const TAG_USER: &[Field] = &[
+    USER_NAME,
+    field("Tags", "tags", Kind::ObjectList(PRINCIPAL_TAG)),
+];
+const UNTAG_USER: &[Field] = &[USER_NAME, field("TagKeys", "tagKeys", Kind::StrList)];
+const TAG_ROLE: &[Field] = &[
+    ROLE_NAME,
+    field("Tags", "tags", Kind::ObjectList(PRINCIPAL_TAG)),
+];
+const UNTAG_ROLE: &[Field] = &[ROLE_NAME, field("TagKeys", "tagKeys", Kind::StrList)];
 const ASSUME_ROLE: &[Field] = &[
     field("RoleArn", "roleArn", Kind::Str),
     field("RoleSessionName", "roleSessionName", Kind::Str),
@@ -727,6 +753,12 @@ fn request_fields(op: Operation) -> &'static [Field] {
         AdminPutRolePolicy => PUT_ROLE_POLICY,
         AdminDeleteRolePolicy => DELETE_ROLE_POLICY,
         StsAssumeRole => ASSUME_ROLE,
+        AdminTagUser => TAG_USER,
+        AdminUntagUser => UNTAG_USER,
+        AdminListUserTags => USER_ONLY,
+        AdminTagRole => TAG_ROLE,
+        AdminUntagRole => UNTAG_ROLE,
+        AdminListRoleTags => ROLE_ONLY,
         CreateGrant => CREATE_GRANT,
         ListGrants => LIST_GRANTS,
         ListRetirableGrants => LIST_RETIRABLE_GRANTS,
@@ -847,6 +879,12 @@ fn response_record(op: Operation) -> ResponseRecord {
         | AdminPutRolePolicy
         | AdminListRolePolicies
         | AdminDeleteRolePolicy
+        | AdminTagUser
+        | AdminUntagUser
+        | AdminListUserTags
+        | AdminTagRole
+        | AdminUntagRole
+        | AdminListRoleTags
         // Nothing of the issued credentials is recorded (AWS records the access key id
         // and session token; Kagi keeps bearer material out of the trail).
         | StsAssumeRole

@@ -42,6 +42,12 @@ pub enum Operation {
     AdminPutRolePolicy,
     AdminListRolePolicies,
     AdminDeleteRolePolicy,
+    AdminTagUser,
+    AdminUntagUser,
+    AdminListUserTags,
+    AdminTagRole,
+    AdminUntagRole,
+    AdminListRoleTags,
     StsAssumeRole,
     StsGetCallerIdentity,
     GetKeyPolicy,
@@ -111,6 +117,12 @@ impl Operation {
         Operation::AdminPutRolePolicy,
         Operation::AdminListRolePolicies,
         Operation::AdminDeleteRolePolicy,
+        Operation::AdminTagUser,
+        Operation::AdminUntagUser,
+        Operation::AdminListUserTags,
+        Operation::AdminTagRole,
+        Operation::AdminUntagRole,
+        Operation::AdminListRoleTags,
         Operation::StsAssumeRole,
         Operation::StsGetCallerIdentity,
         Operation::GetKeyPolicy,
@@ -197,6 +209,12 @@ impl Operation {
             "PutRolePolicy" => AdminPutRolePolicy,
             "ListRolePolicies" => AdminListRolePolicies,
             "DeleteRolePolicy" => AdminDeleteRolePolicy,
+            "TagUser" => AdminTagUser,
+            "UntagUser" => AdminUntagUser,
+            "ListUserTags" => AdminListUserTags,
+            "TagRole" => AdminTagRole,
+            "UntagRole" => AdminUntagRole,
+            "ListRoleTags" => AdminListRoleTags,
             _ => return None,
         })
     }
@@ -305,6 +323,12 @@ impl Operation {
                 | AdminPutRolePolicy
                 | AdminListRolePolicies
                 | AdminDeleteRolePolicy
+                | AdminTagUser
+                | AdminUntagUser
+                | AdminListUserTags
+                | AdminTagRole
+                | AdminUntagRole
+                | AdminListRoleTags
         )
     }
 }
@@ -358,6 +382,12 @@ mod tests {
                 | Operation::AdminPutRolePolicy
                 | Operation::AdminListRolePolicies
                 | Operation::AdminDeleteRolePolicy
+                | Operation::AdminTagUser
+                | Operation::AdminUntagUser
+                | Operation::AdminListUserTags
+                | Operation::AdminTagRole
+                | Operation::AdminUntagRole
+                | Operation::AdminListRoleTags
                 | Operation::StsAssumeRole
                 | Operation::StsGetCallerIdentity
                 | Operation::GetKeyPolicy
@@ -379,7 +409,7 @@ mod tests {
         assert!(Operation::ALL.iter().all(|op| listed(*op)));
         let mut seen = Operation::ALL.to_vec();
         seen.dedup();
-        assert_eq!(seen.len(), 55);
+        assert_eq!(seen.len(), 61);
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub fn named_in_request(kms: &Kms, caller: &Caller, op: Operation, body: &[u8]) 
             | AdminPutRolePolicy
             | AdminListRolePolicies
             | AdminDeleteRolePolicy
+            | AdminTagUser
+            | AdminUntagUser
+            | AdminListUserTags
+            | AdminTagRole
+            | AdminUntagRole
+            | AdminListRoleTags
             | StsAssumeRole
             | StsGetCallerIdentity
             | ListRetirableGrants

@@ -178,6 +178,57 @@ enum AdminAction {
         #[arg(long)]
         policy_name: String,
     },
+    /// Tag a user (`aws:PrincipalTag/<key>` in policies): `--tag key=value`, repeatable.
+    TagUser {
+        #[arg(long)]
+        user: String,
+        #[arg(long = "tag", required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags from a user: `--tag-key key`, repeatable.
+    UntagUser {
+        #[arg(long)]
+        user: String,
+        #[arg(long = "tag-key", required = true)]
+        keys: Vec<String>,
+    },
+    /// Show a user's tags.
+    ListUserTags {
+        #[arg(long)]
+        user: String,
+    },
+    /// Tag a role (its sessions carry the tags): `--tag key=value`, repeatable.
+    TagRole {
+        #[arg(long)]
+        role: String,
+        #[arg(long = "tag", required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags from a role: `--tag-key key`, repeatable.
+    UntagRole {
+        #[arg(long)]
+        role: String,
+        #[arg(long = "tag-key", required = true)]
+        keys: Vec<String>,
+    },
+    /// Show a role's tags.
+    ListRoleTags {
+        #[arg(long)]
+        role: String,
+    },
+}
+
+/// `key=value` arguments as IAM's `[{"Key", "Value"}]`.
+fn tag_arguments(tags: &[String]) -> Result<serde_json::Value> {
+    tags.iter()
+        .map(|t| {
+            let (k, v) = t
+                .split_once('=')
+                .with_context(|| format!("--tag {t:?}: expected key=value"))?;
+            Ok(serde_json::json!({"Key": k, "Value": v}))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(serde_json::Value::Array)
 }
 
 /// A document argument: inline JSON, or `file://<path>` as the AWS CLI reads it.
@@ -377,6 +428,28 @@ async fn admin(args: AdminArgs) -> Result<()> {
             "DeleteRolePolicy",
             serde_json::json!({"RoleName": role, "PolicyName": policy_name}),
         ),
+        AdminAction::TagUser { user, tags } => (
+            "TagUser",
+            serde_json::json!({"UserName": user, "Tags": tag_arguments(tags)?}),
+        ),
+        AdminAction::UntagUser { user, keys } => (
+            "UntagUser",
+            serde_json::json!({"UserName": user, "TagKeys": keys}),
+        ),
+        AdminAction::ListUserTags { user } => {
+            ("ListUserTags", serde_json::json!({"UserName": user}))
+        }
+        AdminAction::TagRole { role, tags } => (
+            "TagRole",
+            serde_json::json!({"RoleName": role, "Tags": tag_arguments(tags)?}),
+        ),
+        AdminAction::UntagRole { role, keys } => (
+            "UntagRole",
+            serde_json::json!({"RoleName": role, "TagKeys": keys}),
+        ),
+        AdminAction::ListRoleTags { role } => {
+            ("ListRoleTags", serde_json::json!({"RoleName": role}))
+        }
     };
     let answer = client.call(op, body).await?;
     println!("{}", serde_json::to_string_pretty(&answer)?);

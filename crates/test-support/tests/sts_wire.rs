@@ -221,3 +221,65 @@ async fn the_trust_policy_decides_who_may_assume_a_role() {
         "UnrecognizedClientException"
     );
 }
+
+#[tokio::test]
+async fn a_session_carries_its_roles_tags() {
+    let server = TestServer::builder().account_id(ACCOUNT).build().await;
+    let key = new_key(&server.client(REGION)).await;
+    let admin = server.admin();
+    admin
+        .call(
+            "PutRole",
+            json!({
+                "RoleName": "tagged",
+                "AssumeRolePolicyDocument": json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow",
+                                   "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+                                   "Action": "sts:AssumeRole"}]
+                }).to_string(),
+            }),
+        )
+        .await
+        .unwrap();
+    admin
+        .call(
+            "PutRolePolicy",
+            json!({
+                "RoleName": "tagged",
+                "PolicyName": "prod-only",
+                "PolicyDocument": json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
+                                   "Condition": {"StringEquals": {"aws:PrincipalTag/env": "prod"}}}]
+                }).to_string(),
+            }),
+        )
+        .await
+        .unwrap();
+    let session = assume(&server, "tagged", "job").await.unwrap();
+    let kms = kms_as(&server, &session, &session.token);
+    let encrypt = || kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send();
+    assert_eq!(code(encrypt().await), "AccessDeniedException");
+    admin
+        .call(
+            "TagRole",
+            json!({"RoleName": "tagged", "Tags": [{"Key": "env", "Value": "prod"}]}),
+        )
+        .await
+        .unwrap();
+    encrypt().await.unwrap();
+    let listed = admin
+        .call("ListRoleTags", json!({"RoleName": "tagged"}))
+        .await
+        .unwrap();
+    assert_eq!(listed["Tags"], json!([{"Key": "env", "Value": "prod"}]));
+    admin
+        .call(
+            "UntagRole",
+            json!({"RoleName": "tagged", "TagKeys": ["env"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(encrypt().await), "AccessDeniedException");
+}

@@ -71,7 +71,7 @@ impl Kms {
                     vec!["false".to_string()],
                 )],
             };
-            self.add_global_values(caller, &mut request);
+            self.add_global_values(caller, &mut request)?;
             if decide(
                 self.evaluate(caller, request, Some(&compiled))?,
                 true,

@@ -11,6 +11,7 @@ pub mod grants;
 pub mod key_policy;
 pub mod keys;
 pub mod maintenance;
+pub mod principal_tags;
 pub mod roles;
 pub mod rotation;
 pub mod tags;

@@ -196,6 +196,7 @@ impl Kms {
         }])?;
         self.cache.remove_user_policies(&role_cache_key(role_name));
         self.cache.remove_role_created(role_name);
+        self.cache.remove_principal_tags(&role_cache_key(role_name));
         Ok(())
     }
 
@@ -306,7 +307,7 @@ impl Kms {
                 vec![session_name.to_string()],
             )],
         };
-        self.add_global_values(caller, &mut request);
+        self.add_global_values(caller, &mut request)?;
         if decide(
             self.evaluate(caller, request, Some(&trust))?,
             true,

@@ -291,3 +291,100 @@ pub fn delete_role_policy(kms: &Kms, caller: &Caller, body: &[u8]) -> Result<Vec
     )?;
     empty()
 }
+
+/// Whether a tag operation is about a user or a role.
+#[derive(Debug, Clone, Copy)]
+pub enum PrincipalKind {
+    User,
+    Role,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrincipalTagDto {
+    key: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrincipalTagsInput {
+    user_name: Option<String>,
+    role_name: Option<String>,
+    tags: Option<Vec<PrincipalTagDto>>,
+    tag_keys: Option<Vec<String>>,
+}
+
+impl PrincipalTagsInput {
+    fn principal(&self, kind: PrincipalKind) -> Result<kagi_kms::PrincipalRef, ApiError> {
+        Ok(match kind {
+            PrincipalKind::User => {
+                kagi_kms::PrincipalRef::User(required(&self.user_name, "userName")?.to_string())
+            }
+            PrincipalKind::Role => {
+                kagi_kms::PrincipalRef::Role(required(&self.role_name, "roleName")?.to_string())
+            }
+        })
+    }
+}
+
+fn tag_action(kind: PrincipalKind, add: bool) -> &'static str {
+    match (kind, add) {
+        (PrincipalKind::User, true) => "TagUser",
+        (PrincipalKind::User, false) => "UntagUser",
+        (PrincipalKind::Role, true) => "TagRole",
+        (PrincipalKind::Role, false) => "UntagRole",
+    }
+}
+
+/// TagUser / TagRole (`add`), UntagUser / UntagRole.
+pub fn tag_principal(
+    kms: &Kms,
+    caller: &Caller,
+    body: &[u8],
+    kind: PrincipalKind,
+    add: bool,
+) -> Result<Vec<u8>, ApiError> {
+    require_admin(caller, tag_action(kind, add))?;
+    let input: PrincipalTagsInput = parse(body)?;
+    let principal = input.principal(kind)?;
+    if add {
+        let tags = input
+            .tags
+            .ok_or_else(|| super::null_field("tags"))?
+            .into_iter()
+            .map(|t| {
+                Ok(kagi_kms::Tag {
+                    key: required(&t.key, "tags.member.key")?.to_string(),
+                    value: required(&t.value, "tags.member.value")?.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        kms.tag_principal(&principal, tags)?;
+    } else {
+        let keys = input.tag_keys.ok_or_else(|| super::null_field("tagKeys"))?;
+        kms.untag_principal(&principal, &keys)?;
+    }
+    empty()
+}
+
+/// ListUserTags / ListRoleTags.
+pub fn list_principal_tags(
+    kms: &Kms,
+    caller: &Caller,
+    body: &[u8],
+    kind: PrincipalKind,
+) -> Result<Vec<u8>, ApiError> {
+    let action = match kind {
+        PrincipalKind::User => "ListUserTags",
+        PrincipalKind::Role => "ListRoleTags",
+    };
+    require_admin(caller, action)?;
+    let input: PrincipalTagsInput = parse(body)?;
+    let tags: Vec<serde_json::Value> = kms
+        .principal_tags_of(&input.principal(kind)?)?
+        .into_iter()
+        .map(|t| serde_json::json!({"Key": t.key, "Value": t.value}))
+        .collect();
+    to_body(&serde_json::json!({ "Tags": tags }))
+}

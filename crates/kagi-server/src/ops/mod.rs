@@ -16,6 +16,7 @@ pub mod tags;
 
 use crate::error::ApiError;
 use crate::operation::Operation;
+use admin::PrincipalKind as Principal;
 use kagi_audit::trail::AuditTrail;
 use kagi_kms::{Caller, Kms};
 use serde::Serialize;
@@ -81,6 +82,12 @@ pub fn dispatch(
         AdminPutRolePolicy => admin::put_role_policy(kms, caller, body),
         AdminListRolePolicies => admin::list_role_policies(kms, caller, body),
         AdminDeleteRolePolicy => admin::delete_role_policy(kms, caller, body),
+        AdminTagUser => admin::tag_principal(kms, caller, body, Principal::User, true),
+        AdminUntagUser => admin::tag_principal(kms, caller, body, Principal::User, false),
+        AdminListUserTags => admin::list_principal_tags(kms, caller, body, Principal::User),
+        AdminTagRole => admin::tag_principal(kms, caller, body, Principal::Role, true),
+        AdminUntagRole => admin::tag_principal(kms, caller, body, Principal::Role, false),
+        AdminListRoleTags => admin::list_principal_tags(kms, caller, body, Principal::Role),
         StsAssumeRole => sts::assume_role(kms, caller, body),
         StsGetCallerIdentity => sts::get_caller_identity(kms, caller),
         GetKeyPolicy => key_policy::get_key_policy(kms, caller, body),
