@@ -81,13 +81,18 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Whether any condition of this policy tests `key` (case-insensitively): lets the
-    /// caller skip computing condition values no policy looks at.
-    pub fn mentions_condition_key(&self, key: &str) -> bool {
-        self.statements
+    /// The condition keys this policy tests, lowercased, sorted and without repeats: lets
+    /// a caller skip computing condition values no policy looks at.
+    pub fn condition_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .statements
             .iter()
             .flat_map(|s| &s.conditions)
-            .any(|c| c.key.eq_ignore_ascii_case(key))
+            .map(|c| c.key.to_ascii_lowercase())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     /// Parses a policy document of the given kind.

@@ -11,6 +11,13 @@ use kagi_kms::authz::{
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PolicyEngine;
 
+/// A parsed policy and the condition keys it tests (lowercased, sorted), so that asking
+/// whether it tests one costs a binary search, not a walk over its statements.
+struct Compiled {
+    policy: Policy,
+    condition_keys: Vec<String>,
+}
+
 impl Port for PolicyEngine {
     fn compile(&self, kind: Kind, document: &str) -> Result<CompiledPolicy, String> {
         let policy = match kind {
@@ -19,13 +26,18 @@ impl Port for PolicyEngine {
             Kind::Trust => Policy::parse(document, PolicyKind::Trust),
         }
         .map_err(|e| e.to_string())?;
-        Ok(CompiledPolicy::new(policy))
+        Ok(CompiledPolicy::new(Compiled {
+            condition_keys: policy.condition_keys(),
+            policy,
+        }))
     }
 
     fn mentions(&self, policy: &CompiledPolicy, condition_key: &str) -> bool {
-        policy
-            .downcast::<Policy>()
-            .is_some_and(|p| p.mentions_condition_key(condition_key))
+        policy.downcast::<Compiled>().is_some_and(|c| {
+            c.condition_keys
+                .binary_search(&condition_key.to_ascii_lowercase())
+                .is_ok()
+        })
     }
 
     fn evaluate(
@@ -56,10 +68,10 @@ impl Port for PolicyEngine {
 
 /// One compiled policy's decision; a policy this engine did not compile applies nowhere.
 fn decide(policy: &CompiledPolicy, ctx: &RequestContext) -> authz::Decision {
-    let Some(policy) = policy.downcast::<Policy>() else {
+    let Some(compiled) = policy.downcast::<Compiled>() else {
         return authz::Decision::NotApplicable;
     };
-    match policy.evaluate(ctx) {
+    match compiled.policy.evaluate(ctx) {
         Decision::ExplicitDeny => authz::Decision::Deny,
         Decision::Allow(PrincipalMatch::AccountRoot(account))
             if account == ctx.principal.account =>
