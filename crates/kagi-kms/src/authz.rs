@@ -279,13 +279,15 @@ impl Kms {
         grant: GrantUse<'_>,
     ) -> Result<(), KmsError> {
         self.add_global_values(caller, &mut request)?;
+        // Fetched once (cached) for both the alias check and the evaluation.
+        let identity = self.caller_identity(caller)?;
         if let Some(key) = key {
             add_key_values(key, &mut request);
-            self.add_resource_aliases(caller, key, &mut request)?;
+            self.add_resource_aliases(key, &identity, &mut request)?;
         }
         let key_policy = key.and_then(|k| k.policy.as_ref());
         let (action, resource) = (request.action, request.resource);
-        let evaluation = self.evaluate(caller, request, key_policy)?;
+        let evaluation = self.evaluate_with(caller, request, key_policy, &identity);
         let has_key = key.is_some();
         let cross_account = caller.principal.account != self.account;
         // Grants are consulted only when nothing else allows and nothing denies, so the
@@ -305,21 +307,16 @@ impl Kms {
     /// key policy or one of the caller's identity policies tests it.
     fn add_resource_aliases(
         &self,
-        caller: &Caller,
         key: &KeyEntry,
+        identity: &[CompiledPolicy],
         request: &mut AccessRequest<'_>,
     ) -> Result<(), KmsError> {
         const KEY: &str = "kms:ResourceAliases";
-        let in_key_policy = key
+        let wanted = key
             .policy
-            .as_ref()
-            .is_some_and(|p| self.policies.mentions(p, KEY));
-        let wanted = in_key_policy
-            || (!caller.principal.admin
-                && self
-                    .identity_policies(&caller.principal)?
-                    .iter()
-                    .any(|p| self.policies.mentions(p, KEY)));
+            .iter()
+            .chain(identity)
+            .any(|p| self.policies.mentions(p, KEY));
         if !wanted {
             return Ok(());
         }
@@ -344,16 +341,33 @@ impl Kms {
         request: AccessRequest<'_>,
         key_policy: Option<&CompiledPolicy>,
     ) -> Result<Evaluation, KmsError> {
-        let identity = if caller.principal.admin {
-            Arc::from(Vec::new())
+        let identity = self.caller_identity(caller)?;
+        Ok(self.evaluate_with(caller, request, key_policy, &identity))
+    }
+
+    /// The caller's identity policies: none stored for administrators (their access is
+    /// implicit, see [`Self::evaluate_with`]).
+    fn caller_identity(&self, caller: &Caller) -> Result<Arc<[CompiledPolicy]>, KmsError> {
+        if caller.principal.admin {
+            Ok(Arc::from(Vec::new()))
         } else {
-            self.identity_policies(&caller.principal)?
-        };
-        let mut evaluation = self.policies.evaluate(request, key_policy, &identity);
+            self.identity_policies(&caller.principal)
+        }
+    }
+
+    /// [`Self::evaluate`] with the caller's identity policies already at hand.
+    fn evaluate_with(
+        &self,
+        caller: &Caller,
+        request: AccessRequest<'_>,
+        key_policy: Option<&CompiledPolicy>,
+        identity: &[CompiledPolicy],
+    ) -> Evaluation {
+        let mut evaluation = self.policies.evaluate(request, key_policy, identity);
         if caller.principal.admin && evaluation.identity != Decision::Deny {
             evaluation.identity = Decision::Allow;
         }
-        Ok(evaluation)
+        evaluation
     }
 
     /// RetireGrant's rule: the retiring principal, or the grantee of a grant that includes

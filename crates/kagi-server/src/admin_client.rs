@@ -74,7 +74,7 @@ impl AdminClient {
             body.push('&');
             body.push_str(k);
             body.push('=');
-            body.push_str(&form_encode(v));
+            body.push_str(&sigv4::uri_encode(v));
         }
         let (status, bytes) = self
             .exchange(
@@ -163,17 +163,4 @@ impl AdminClient {
         let bytes = resp.into_body().collect().await.map_err(http)?.to_bytes();
         Ok((status, bytes))
     }
-}
-
-/// Percent-encodes a form value (everything but unreserved characters).
-fn form_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

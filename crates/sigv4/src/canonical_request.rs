@@ -110,6 +110,15 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// `s` with every byte but the RFC 3986 unreserved ones percent-encoded, as SigV4 encodes
+/// query values (and as a form body may carry them).
+pub fn uri_encode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    push_encoded(&mut out, s.as_bytes());
+    // Invariant: only ASCII was written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn push_encoded(out: &mut Vec<u8>, bytes: &[u8]) {
     for &b in bytes {
         if is_unreserved(b) {

@@ -36,6 +36,7 @@ mod sign;
 mod signing_key;
 mod verify;
 
+pub use canonical_request::uri_encode;
 pub use date::{AmzDate, InvalidDate};
 pub use error::SigV4Error;
 pub use sign::{sign, sign_with, Credentials, SignError, SigningParams};
