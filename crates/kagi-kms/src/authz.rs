@@ -22,10 +22,10 @@
 //! identity policy (every action on every resource); key policies still apply to them, as
 //! they do to an AWS administrator.
 
+use crate::cache::role_cache_key;
 use crate::cache::KeyEntry;
 use crate::model::{GrantConstraints, GrantOperation};
 use crate::ops::encrypt::EncryptionContext;
-use crate::ops::roles::role_cache_key;
 use crate::{Caller, Kms, KmsError, Principal};
 use std::any::Any;
 use std::sync::Arc;
@@ -252,7 +252,10 @@ impl Kms {
         cache_key: &str,
         documents: impl FnOnce() -> Result<Vec<String>, KmsError>,
     ) -> Result<Arc<[CompiledPolicy]>, KmsError> {
-        if let Some(p) = self.cache.user_policies(cache_key) {
+        if let Some(p) = self
+            .trusted_cache()
+            .and_then(|c| c.user_policies(cache_key))
+        {
             return Ok(p);
         }
         let generation = self.cache.generation();

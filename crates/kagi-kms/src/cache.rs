@@ -4,16 +4,34 @@
 //! The cache is filled on first use from the store and updated by this process' own
 //! mutations after they are durable. It never holds a key the store does not have: a
 //! mutation writes the store first, then replaces the cached entry.
+//!
+//! When other nodes share the store, their changes arrive as [`Change`]s
+//! ([`Cache::forget`]) and the cache is trusted only for a bounded time after the node last
+//! knew it had seen every change ([`Cache::trusted`]); see `Kms::apply_remote_change`.
 
 use crate::authz::CompiledPolicy;
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
 use crate::model::{GrantRecord, KeyMetadata, StoredVersion, Tag};
+use crate::store::Change;
 use crate::Principal;
 use kagi_crypto::{BackingKey, SecretBytes};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+
+/// The identity-policy and tag cache key of a role (users are cached by their name).
+pub(crate) fn role_cache_key(role_name: &str) -> String {
+    format!("role\0{role_name}")
+}
+
+/// The cache key of a principal's tags (the same keys as its identity policies).
+pub(crate) fn principal_cache_key(principal: &crate::PrincipalRef) -> String {
+    match principal {
+        crate::PrincipalRef::User(name) => name.clone(),
+        crate::PrincipalRef::Role(name) => role_cache_key(name),
+    }
+}
 
 /// A key ready for cryptographic use: metadata plus every backing version, unwrapped.
 #[derive(Debug)]
@@ -126,6 +144,9 @@ impl<K: std::hash::Hash + Eq + Clone, V> Regional<K, V> {
 /// reading ([`Cache::generation`] before the read, `insert_loaded_*` after).
 pub struct Cache {
     generation: AtomicU64,
+    /// Until when (milliseconds of the domain clock) cached entries may be used without
+    /// asking the store: `i64::MAX` when no other node writes to the store.
+    trusted_until: AtomicI64,
     keys: RwLock<Regional<KeyId, Arc<KeyEntry>>>,
     aliases: RwLock<Regional<AliasName, KeyId>>,
     /// Every grant of a key, by key (ordered by grant id), so that authorizing through a
@@ -145,6 +166,7 @@ impl Default for Cache {
     fn default() -> Self {
         Self {
             generation: AtomicU64::new(0),
+            trusted_until: AtomicI64::new(i64::MAX),
             keys: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
             aliases: RwLock::new(Regional::new(MAX_CACHED_ALIASES)),
             grants: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
@@ -178,6 +200,58 @@ impl Cache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Whether cached entries may be used at `now`.
+    pub fn trusted(&self, now: Timestamp) -> bool {
+        now.0 <= self.trusted_until.load(Ordering::Acquire)
+    }
+    /// Cached entries may be used until `until` (and no longer, unless extended).
+    pub fn trust_until(&self, until: Timestamp) {
+        self.trusted_until.store(until.0, Ordering::Release);
+    }
+
+    /// Forgets everything `change` (made by another node) may have made stale. Bumps the
+    /// generation, so that a load that read the store before the change is not cached.
+    pub fn forget(&self, change: &Change) {
+        match change {
+            Change::Key { region, key_id } => {
+                // A destroyed key takes its aliases and grants with it.
+                self.remove_key(region, key_id);
+            }
+            Change::Alias { region, name } => self.remove_alias(region, name),
+            Change::Grants { region, key_id } => {
+                let mut all = write!(self.grants);
+                self.bump();
+                all.remove(region, key_id);
+            }
+            Change::AccessKey { access_key_id } => self.remove_credential(access_key_id),
+            Change::UserPolicies { user_name } => self.remove_user_policies(user_name),
+            Change::Role { role_name } => {
+                let key = role_cache_key(role_name);
+                self.remove_role_created(role_name);
+                self.remove_user_policies(&key);
+                self.remove_principal_tags(&key);
+            }
+            Change::PrincipalTags { principal } => {
+                self.remove_principal_tags(&principal_cache_key(principal));
+            }
+            Change::AllKeys => self.clear_keys(),
+        }
+    }
+
+    /// Forgets everything (changes may have been missed).
+    pub fn forget_all(&self) {
+        self.clear_keys();
+        let mut creds = write!(self.credentials);
+        let mut policies = write!(self.user_policies);
+        let mut roles = write!(self.role_created);
+        let mut tags = write!(self.principal_tags);
+        self.bump();
+        creds.clear();
+        policies.clear();
+        roles.clear();
+        tags.clear();
+    }
+
     pub fn key(&self, region: &Region, id: &KeyId) -> Option<Arc<KeyEntry>> {
         read!(self.keys).get(region, id).cloned()
     }
@@ -193,6 +267,12 @@ impl Cache {
         if self.generation() == generation {
             keys.insert(&entry.meta.region.clone(), entry.meta.key_id, entry);
         }
+    }
+    /// Drops a key's cached entry only (its aliases and grants stay).
+    pub fn forget_key(&self, region: &Region, id: &KeyId) {
+        let mut keys = write!(self.keys);
+        self.bump();
+        keys.remove(region, id);
     }
     pub fn remove_key(&self, region: &Region, id: &KeyId) {
         let mut keys = write!(self.keys);

@@ -24,7 +24,7 @@ pub use error::{InternalError, KmsError};
 pub use ids::{AccountId, AliasName, KeyId, Region};
 pub use memory_store::MemoryStore;
 pub use model::*;
-pub use store::{Store, StoreError, Write};
+pub use store::{Change, Store, StoreError, Write};
 
 use authz::PolicyEngine;
 use kagi_crypto::{Rng, RootKey};
@@ -118,6 +118,42 @@ impl Kms {
         self.locks[h % LOCK_STRIPES]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cache, while it may be used: always on a store of one node; with other nodes,
+    /// only within the staleness limit of the last time this node knew it had seen every
+    /// committed change ([`Kms::mark_synced`]). Otherwise every lookup asks the store.
+    pub(crate) fn trusted_cache(&self) -> Option<&cache::Cache> {
+        self.cache.trusted(self.now()).then_some(&self.cache)
+    }
+
+    /// Declares that other nodes write to the store too. From now on cached state is used
+    /// only while [`Kms::mark_synced`] keeps vouching for it, and changes other nodes make
+    /// must be passed to [`Kms::apply_remote_change`].
+    pub fn share_store_with_other_nodes(&self) {
+        self.cache.trust_until(Timestamp(i64::MIN));
+    }
+
+    /// Another node changed something: drops every cached copy it may have made stale.
+    pub fn apply_remote_change(&self, change: &Change) {
+        self.cache.forget(change);
+    }
+
+    /// Drops every cached entry: changes may have been missed (the change feed was lost).
+    pub fn forget_cached_state(&self) {
+        self.cache.forget_all();
+    }
+
+    /// Every change committed before `as_of` has been passed to
+    /// [`Kms::apply_remote_change`]: cached state may be used until `as_of + limit_millis`.
+    pub fn mark_synced(&self, as_of: Timestamp, limit_millis: i64) {
+        self.cache
+            .trust_until(Timestamp(as_of.0.saturating_add(limit_millis)));
+    }
+
+    /// Whether cached state may be used now (readiness of a node that shares its store).
+    pub fn cache_is_trusted(&self) -> bool {
+        self.trusted_cache().is_some()
     }
 
     /// Whether the store answers (a readiness probe for load balancers): one small read.

@@ -84,10 +84,15 @@ impl State {
             Write::PutKey(meta) => {
                 let id = (meta.region.clone(), meta.key_id);
                 match self.keys.get_mut(&id) {
+                    Some(_) if meta.revision <= 1 => return Err(StoreError::Conflict),
+                    Some(row) if row.meta.revision.checked_add(1) != Some(meta.revision) => {
+                        return Err(StoreError::Stale)
+                    }
                     Some(row) => {
                         let created_at = row.meta.created_at;
                         row.meta = KeyMetadata { created_at, ..meta };
                     }
+                    None if meta.revision > 1 => return Err(StoreError::Stale),
                     None => {
                         self.keys.insert(
                             id,
@@ -113,8 +118,16 @@ impl State {
                 }
                 row.versions.insert(version.version, version);
             }
-            Write::DestroyKey { region, key_id } => {
-                self.keys.remove(&(region.clone(), key_id));
+            Write::DestroyKey {
+                region,
+                key_id,
+                revision,
+            } => {
+                let id = (region.clone(), key_id);
+                if self.keys.get(&id).map(|row| row.meta.revision) != Some(revision) {
+                    return Err(StoreError::Stale);
+                }
+                self.keys.remove(&id);
                 self.aliases
                     .retain(|(r, _), a| !(*r == region && a.target == key_id));
                 self.grants
@@ -241,6 +254,12 @@ impl State {
                 }
             }
             Write::PutSetting { name, value } => {
+                self.settings.insert(name, value);
+            }
+            Write::InitSetting { name, value } => {
+                if self.settings.contains_key(&name) {
+                    return Err(StoreError::Conflict);
+                }
                 self.settings.insert(name, value);
             }
             Write::WipeKeys => {

@@ -52,6 +52,9 @@ pub struct KeyMetadata {
     /// Set while automatic rotation is enabled.
     pub next_rotation: Option<Timestamp>,
     pub tags: Vec<Tag>,
+    /// 1 when created, one more with every change: what lets a shared store refuse a
+    /// change based on an outdated copy ([`crate::Write::PutKey`]).
+    pub revision: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

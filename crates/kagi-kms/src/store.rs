@@ -4,6 +4,13 @@
 //! none) and durable (on stable storage) when it returns `Ok`; reads see every write that
 //! was acknowledged before they started. Calls may block (disk, network): the HTTP edge
 //! runs the operations that reach the store on blocking threads.
+//!
+//! Several nodes may share one store (PostgreSQL). Two things keep them from undoing each
+//! other's work: a key's metadata carries a revision that every write of it checks
+//! ([`Write::PutKey`], [`Write::DestroyKey`]: a write based on an outdated copy fails with
+//! [`StoreError::Stale`] instead of overwriting a newer one), and every write names what it
+//! changed ([`Write::change`]), which a shared store broadcasts so that the other nodes drop
+//! their cached copies ([`crate::Kms::apply_remote_change`]).
 
 use crate::clock::Timestamp;
 use crate::ids::{AliasName, KeyId, Region};
@@ -17,6 +24,13 @@ pub enum StoreError {
     /// A uniqueness constraint failed (e.g. an alias name that already exists).
     #[error("conflict: the record already exists")]
     Conflict,
+    /// A write was based on an outdated copy of a key (its revision is not the stored one
+    /// plus one, or the key is gone): another node changed it first. Nothing was written.
+    #[error("the key was changed by another writer")]
+    Stale,
+    /// The backend cannot be reached (connection refused or lost). Retrying may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The backend failed; the text comes from the backend and holds no secrets.
     #[error("backend failure: {0}")]
     Backend(String),
@@ -28,7 +42,10 @@ pub enum StoreError {
 /// One change, applied as part of an atomic batch.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// Insert or replace a key's metadata (state, description, tags, rotation ...).
+    /// Creates a key (revision 1; [`StoreError::Conflict`] if it exists) or replaces its
+    /// metadata (state, description, tags, rotation ...) with revision `n`, which requires
+    /// the stored revision to be `n - 1` ([`StoreError::Stale`] otherwise, or if the key is
+    /// gone).
     PutKey(KeyMetadata),
     /// Add a backing-key version (never replaced, only destroyed with its key).
     AddVersion {
@@ -36,10 +53,12 @@ pub enum Write {
         key_id: KeyId,
         version: StoredVersion,
     },
-    /// Destroy a key: metadata, every backing-key version, its aliases and its grants.
+    /// Destroy a key: metadata, every backing-key version, its aliases and its grants; only
+    /// while its stored revision is `revision` ([`StoreError::Stale`] otherwise).
     DestroyKey {
         region: Region,
         key_id: KeyId,
+        revision: u64,
     },
     /// Insert an alias; [`StoreError::Conflict`] if the name exists.
     CreateAlias(AliasRecord),
@@ -91,14 +110,117 @@ pub enum Write {
         key_id: KeyId,
         grant_id: String,
     },
-    /// A named setting of the installation (account id, root-key fingerprint ...).
+    /// A named setting of the installation, created or replaced.
     PutSetting {
+        name: String,
+        value: String,
+    },
+    /// A setting written once (account id, root-key fingerprint, audit keys ...):
+    /// [`StoreError::Conflict`] if it exists, so that nodes starting at once agree on one
+    /// value.
+    InitSetting {
         name: String,
         value: String,
     },
     /// Removes every key, version, alias and grant (the `--dev` reset endpoint). Access keys and
     /// settings stay.
     WipeKeys,
+}
+
+/// What a write changed, as far as cached copies are concerned: what a node must forget
+/// when another node made the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A key's metadata or versions; also its aliases and grants when it was destroyed.
+    Key {
+        region: Region,
+        key_id: KeyId,
+    },
+    Alias {
+        region: Region,
+        name: AliasName,
+    },
+    Grants {
+        region: Region,
+        key_id: KeyId,
+    },
+    AccessKey {
+        access_key_id: String,
+    },
+    /// A user's inline policies.
+    UserPolicies {
+        user_name: String,
+    },
+    /// A role: its trust policy, creation, deletion and inline policies.
+    Role {
+        role_name: String,
+    },
+    PrincipalTags {
+        principal: PrincipalRef,
+    },
+    /// Every key, alias and grant (the dev reset).
+    AllKeys,
+}
+
+impl Write {
+    /// What this write changes in cached state; `None` for settings, which are not cached.
+    pub fn change(&self) -> Option<Change> {
+        let key = |region: &Region, key_id: &KeyId| Change::Key {
+            region: region.clone(),
+            key_id: *key_id,
+        };
+        Some(match self {
+            Write::PutKey(m) => key(&m.region, &m.key_id),
+            Write::AddVersion { region, key_id, .. } | Write::DestroyKey { region, key_id, .. } => {
+                key(region, key_id)
+            }
+            Write::CreateAlias(a) | Write::UpdateAlias(a) => Change::Alias {
+                region: a.region.clone(),
+                name: a.name.clone(),
+            },
+            Write::DeleteAlias { region, name } => Change::Alias {
+                region: region.clone(),
+                name: name.clone(),
+            },
+            Write::PutAccessKey(r) => Change::AccessKey {
+                access_key_id: r.access_key_id.clone(),
+            },
+            Write::SetAccessKeyStatus { access_key_id, .. }
+            | Write::DeleteAccessKey { access_key_id } => Change::AccessKey {
+                access_key_id: access_key_id.clone(),
+            },
+            Write::PutPrincipalTags { principal, .. } => Change::PrincipalTags {
+                principal: principal.clone(),
+            },
+            Write::PutUserPolicy(p) => Change::UserPolicies {
+                user_name: p.user_name.clone(),
+            },
+            Write::DeleteUserPolicy { user_name, .. } => Change::UserPolicies {
+                user_name: user_name.clone(),
+            },
+            Write::PutRole(r) => Change::Role {
+                role_name: r.role_name.clone(),
+            },
+            Write::PutRolePolicy(p) => Change::Role {
+                role_name: p.role_name.clone(),
+            },
+            Write::DeleteRole { role_name } | Write::DeleteRolePolicy { role_name, .. } => {
+                Change::Role {
+                    role_name: role_name.clone(),
+                }
+            }
+            Write::PutGrant(g) => Change::Grants {
+                region: g.region.clone(),
+                key_id: g.key_id,
+            },
+            Write::DeleteGrant { region, key_id, .. } => Change::Grants {
+                region: region.clone(),
+                key_id: *key_id,
+            },
+            Write::WipeKeys => Change::AllKeys,
+            Write::PutSetting { .. } | Write::InitSetting { .. } => return None,
+        })
+    }
 }
 
 pub trait Store: Send + Sync {
@@ -153,4 +275,10 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Whether this node may run scheduled deletions and rotations now. A store that
+    /// several nodes share grants this to one node at a time (a lease that passes to
+    /// another node when its holder dies); a store of one node always grants it.
+    fn maintenance_lease(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }

@@ -31,6 +31,7 @@ fn key(n: u8, r: &str) -> KeyMetadata {
             key: "team".into(),
             value: "kagi".into(),
         }],
+        revision: 1,
     }
 }
 
@@ -59,6 +60,8 @@ fn put_key(store: &dyn Store, m: &KeyMetadata) {
 /// Runs every contract check, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     keys_round_trip_and_update(fresh().as_ref());
+    key_writes_check_the_revision(fresh().as_ref());
+    settings_can_be_written_once(fresh().as_ref());
     keys_are_regional_and_listed_in_order(fresh().as_ref());
     batches_are_atomic(fresh().as_ref());
     references_must_exist(fresh().as_ref());
@@ -233,6 +236,7 @@ fn grants_go_with_their_key(s: &dyn Store) {
     s.apply(vec![Write::DestroyKey {
         region: k1.region.clone(),
         key_id: k1.key_id,
+        revision: 1,
     }])
     .unwrap();
     assert!(s.grants(&k1.region, &k1.key_id).unwrap().is_empty());
@@ -251,6 +255,7 @@ fn keys_round_trip_and_update(s: &dyn Store) {
     let mut changed = m.clone();
     changed.state = KeyState::Disabled;
     changed.description = "changed".into();
+    changed.revision = 2;
     s.apply(vec![
         Write::PutKey(changed.clone()),
         Write::AddVersion {
@@ -266,6 +271,82 @@ fn keys_round_trip_and_update(s: &dyn Store) {
         got.versions,
         vec![version(1), version(2)],
         "update keeps versions"
+    );
+}
+
+/// A change of a key applies only over the revision it follows, so that a node working
+/// from an outdated copy cannot overwrite a newer change (nor bring a destroyed key back).
+fn key_writes_check_the_revision(s: &dyn Store) {
+    let m = key(1, "us-east-1");
+    put_key(s, &m);
+    assert!(
+        matches!(
+            s.apply(vec![Write::PutKey(m.clone())]),
+            Err(StoreError::Conflict)
+        ),
+        "creating an existing key"
+    );
+    let mut second = m.clone();
+    second.description = "second".into();
+    second.revision = 2;
+    s.apply(vec![Write::PutKey(second.clone())]).unwrap();
+    // Another writer's change based on revision 1 (as revision 2) is refused whole.
+    let mut stale = m.clone();
+    stale.state = KeyState::Disabled;
+    stale.revision = 2;
+    let r = s.apply(vec![
+        Write::PutKey(stale),
+        Write::AddVersion {
+            region: m.region.clone(),
+            key_id: m.key_id,
+            version: version(2),
+        },
+    ]);
+    assert!(matches!(r, Err(StoreError::Stale)), "{r:?}");
+    let got = s.load_key(&m.region, &m.key_id).unwrap().unwrap();
+    assert_eq!(got.meta, second);
+    assert_eq!(got.versions.len(), 1, "the stale batch added nothing");
+    // Skipping a revision is refused too.
+    let mut ahead = second.clone();
+    ahead.revision = 4;
+    assert!(matches!(
+        s.apply(vec![Write::PutKey(ahead)]),
+        Err(StoreError::Stale)
+    ));
+    // Destroying needs the current revision.
+    let destroy = |revision| Write::DestroyKey {
+        region: m.region.clone(),
+        key_id: m.key_id,
+        revision,
+    };
+    assert!(matches!(s.apply(vec![destroy(1)]), Err(StoreError::Stale)));
+    assert!(s.load_key(&m.region, &m.key_id).unwrap().is_some());
+    s.apply(vec![destroy(2)]).unwrap();
+    assert!(matches!(s.apply(vec![destroy(2)]), Err(StoreError::Stale)));
+    // A change of a destroyed key does not bring it back.
+    let mut late = second.clone();
+    late.revision = 3;
+    assert!(matches!(
+        s.apply(vec![Write::PutKey(late)]),
+        Err(StoreError::Stale)
+    ));
+    assert!(s.load_key(&m.region, &m.key_id).unwrap().is_none());
+}
+
+/// `InitSetting` writes a setting only if it has none: nodes starting at once agree.
+fn settings_can_be_written_once(s: &dyn Store) {
+    let init = |value: &str| Write::InitSetting {
+        name: "account_id".into(),
+        value: value.into(),
+    };
+    s.apply(vec![init("111122223333")]).unwrap();
+    assert!(matches!(
+        s.apply(vec![init("444455556666")]),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        s.setting("account_id").unwrap().as_deref(),
+        Some("111122223333")
     );
 }
 
@@ -409,6 +490,7 @@ fn destroy_removes_versions_and_aliases(s: &dyn Store) {
     s.apply(vec![Write::DestroyKey {
         region: m.region.clone(),
         key_id: m.key_id,
+        revision: 1,
     }])
     .unwrap();
     assert!(s.load_key(&m.region, &m.key_id).unwrap().is_none());

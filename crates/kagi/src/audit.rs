@@ -22,7 +22,7 @@ use kagi_audit::trail::{AuditTrail, Now, SealSettings, TrailOptions};
 use kagi_crypto::rsa::RsaSigningKey;
 use kagi_crypto::sign::Ed25519SigningKey;
 use kagi_crypto::{Rng, RootKey, SecretBytes};
-use kagi_kms::{AccountId, Clock, Store, Write};
+use kagi_kms::{AccountId, Clock, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,21 +76,25 @@ fn load_or_create(
     context: &[u8],
     create: impl FnOnce() -> Result<SecretBytes>,
 ) -> Result<SecretBytes> {
-    if let Some(stored) = store.setting(setting)? {
+    let unwrap = |stored: String| {
         let wrapped = BASE64
             .decode(stored)
             .with_context(|| format!("setting {setting} is not base64"))?;
-        return root
-            .unwrap(context, &wrapped)
-            .with_context(|| format!("unwrapping {setting} with the root key"));
+        root.unwrap(context, &wrapped)
+            .with_context(|| format!("unwrapping {setting} with the root key"))
+    };
+    if let Some(stored) = store.setting(setting)? {
+        return unwrap(stored);
     }
     let secret = create()?;
-    let wrapped = root.wrap(rng, context, &secret)?;
-    store.apply(vec![Write::PutSetting {
-        name: setting.into(),
-        value: BASE64.encode(wrapped),
-    }])?;
-    Ok(secret)
+    let ours = BASE64.encode(root.wrap(rng, context, &secret)?);
+    let stored = crate::init_setting(store, setting, &ours)?;
+    if stored == ours {
+        Ok(secret)
+    } else {
+        // Another node, starting at the same time, created the key first: use that one.
+        unwrap(stored)
+    }
 }
 
 /// Opens the trail of a data directory (or the measurement-only discarding trail).

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use kagi_audit::trail::AuditTrail;
 use kagi_crypto::digest::hex;
 use kagi_crypto::{Rng, RootKey, SystemRng};
-use kagi_kms::{AccountId, Clock, Kms, Store, SystemClock, Write};
+use kagi_kms::{AccountId, Clock, Kms, Store, StoreError, SystemClock, Write};
 use kagi_server::{Server, ServerConfig};
 use kagi_store::{PostgresStore, SqliteStore};
 use root_key::{FileRootKey, RootKeyProvider};
@@ -140,36 +140,33 @@ impl App {
         };
         let store = handle.store();
         let fingerprint = hex(&root.fingerprint());
-        match store.setting(SETTING_FINGERPRINT)? {
-            Some(f) if f != fingerprint => bail!(
+        let stored = match store.setting(SETTING_FINGERPRINT)? {
+            Some(f) => f,
+            None => init_setting(store.as_ref(), SETTING_FINGERPRINT, &fingerprint)?,
+        };
+        if stored != fingerprint {
+            bail!(
                 "the root key in {} does not belong to this database (fingerprint mismatch); refusing to start",
                 data_dir.display()
-            ),
-            Some(_) => {}
-            None => store.apply(vec![Write::PutSetting {
-                name: SETTING_FINGERPRINT.into(),
-                value: fingerprint,
-            }])?,
+            );
         }
-        let account = match (store.setting(SETTING_ACCOUNT)?, &config.account_id) {
-            (Some(stored), Some(asked)) if &stored != asked => {
-                bail!("this data directory belongs to account {stored}, not {asked}")
-            }
-            (Some(stored), _) => AccountId::parse(&stored)
-                .with_context(|| format!("stored account id {stored:?} is invalid"))?,
+        let stored = match (store.setting(SETTING_ACCOUNT)?, &config.account_id) {
+            (Some(stored), _) => stored,
             (None, asked) => {
                 let account = match asked {
                     Some(a) => AccountId::parse(a)
                         .with_context(|| format!("account id {a:?} must be 12 digits"))?,
                     None => AccountId::generate(rng.as_ref())?,
                 };
-                store.apply(vec![Write::PutSetting {
-                    name: SETTING_ACCOUNT.into(),
-                    value: account.to_string(),
-                }])?;
-                account
+                // Nodes starting at once on a new database agree on the first one written.
+                init_setting(store.as_ref(), SETTING_ACCOUNT, &account.to_string())?
             }
         };
+        if let Some(asked) = config.account_id.as_ref().filter(|a| **a != stored) {
+            bail!("this data directory belongs to account {stored}, not {asked}");
+        }
+        let account = AccountId::parse(&stored)
+            .with_context(|| format!("stored account id {stored:?} is invalid"))?;
         // Event times are wall-clock times (like SigV4's), whatever clock the keys run on.
         let audit = Arc::new(audit::open_trail(
             &config.audit,
@@ -275,6 +272,21 @@ fn open_sqlite(data_dir: &Path) -> Result<SqliteStore> {
         .open(&db_path)
         .with_context(|| format!("creating {}", db_path.display()))?;
     SqliteStore::open(&db_path).context("opening the database")
+}
+
+/// Writes a setting that must have one value for every node (`Write::InitSetting`) and
+/// returns the value stored: `value`, or the one another node wrote first.
+pub(crate) fn init_setting(store: &dyn Store, name: &str, value: &str) -> Result<String> {
+    match store.apply(vec![Write::InitSetting {
+        name: name.into(),
+        value: value.into(),
+    }]) {
+        Ok(()) => Ok(value.to_string()),
+        Err(StoreError::Conflict) => store
+            .setting(name)?
+            .with_context(|| format!("setting {name} vanished while it was being written")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn create_bootstrap(kms: &Kms, data_dir: &Path) -> Result<Bootstrap> {

@@ -152,7 +152,10 @@ impl Kms {
 
     /// The active credential for `access_key_id`, if there is one.
     pub fn credential(&self, access_key_id: &str) -> Result<Option<Arc<Credential>>, KmsError> {
-        if let Some(c) = self.cache.credential(access_key_id) {
+        if let Some(c) = self
+            .trusted_cache()
+            .and_then(|c| c.credential(access_key_id))
+        {
             return Ok(Some(c));
         }
         let generation = self.cache.generation();

@@ -501,7 +501,7 @@ impl Kms {
         region: &Region,
         key_id: &KeyId,
     ) -> Result<Arc<[GrantRecord]>, KmsError> {
-        if let Some(g) = self.cache.grants(region, key_id) {
+        if let Some(g) = self.trusted_cache().and_then(|c| c.grants(region, key_id)) {
             return Ok(g);
         }
         let generation = self.cache.generation();

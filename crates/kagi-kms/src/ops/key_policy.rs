@@ -125,7 +125,7 @@ impl Kms {
         );
         self.mutate_key(caller, &req.key_id, Aliases::Refused, access, |e, meta| {
             self.check_new_key_policy(caller, &req.policy, &e.arn, bypass)?;
-            meta.policy = req.policy;
+            meta.policy = req.policy.clone();
             Ok(())
         })
         .map(drop)

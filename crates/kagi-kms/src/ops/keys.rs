@@ -230,6 +230,7 @@ impl Kms {
             rotation_period_days: None,
             next_rotation: None,
             tags,
+            revision: 1,
         };
         let version = StoredVersion {
             version: 1,
@@ -327,7 +328,7 @@ impl Kms {
         let access = Access::to("kms:UpdateKeyDescription");
         self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
-            meta.description = description;
+            meta.description = description.clone();
             Ok(())
         })
         .map(drop)

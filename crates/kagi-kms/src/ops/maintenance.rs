@@ -4,7 +4,7 @@
 //! drive it by moving a `ManualClock`.
 
 use crate::model::{KeyState, RotationType};
-use crate::{KeyId, Kms, KmsError, Region, Write};
+use crate::{InternalError, KeyId, Kms, KmsError, Region, StoreError, Write};
 
 /// What one maintenance pass did (each item becomes an `AwsServiceEvent` in the audit log).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -14,12 +14,20 @@ pub struct MaintenanceReport {
 }
 
 impl Kms {
+    /// One maintenance pass, if this node holds the store's maintenance lease (a store of
+    /// one node always grants it). Each key is re-read from the store, not the cache, and
+    /// changed only at the revision read: should two nodes ever run a pass at once, one of
+    /// them finds its write stale and skips the key, so nothing is deleted or rotated
+    /// twice.
     pub fn run_maintenance(&self) -> Result<MaintenanceReport, KmsError> {
-        let now = self.now();
         let mut report = MaintenanceReport::default();
+        if !self.store.maintenance_lease()? {
+            return Ok(report);
+        }
+        let now = self.now();
         for (region, id) in self.store.due_for_deletion(now)? {
             let _guard = self.lock(id.as_bytes());
-            let Some(entry) = self.entry(&region, &id)? else {
+            let Some(entry) = self.stored_entry(&region, &id)? else {
                 continue;
             };
             let due = entry.meta.state == KeyState::PendingDeletion
@@ -27,16 +35,21 @@ impl Kms {
             if !due {
                 continue;
             }
-            self.store.apply(vec![Write::DestroyKey {
+            let destroyed = self.store.apply(vec![Write::DestroyKey {
                 region: region.clone(),
                 key_id: id,
-            }])?;
+                revision: entry.meta.revision,
+            }]);
             self.cache.remove_key(&region, &id);
-            report.deleted.push((region, id));
+            match destroyed {
+                Ok(()) => report.deleted.push((region, id)),
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
         for (region, id) in self.store.due_for_rotation(now)? {
             let _guard = self.lock(id.as_bytes());
-            let Some(entry) = self.entry(&region, &id)? else {
+            let Some(entry) = self.stored_entry(&region, &id)? else {
                 continue;
             };
             // Disabled keys are not rotated; they rotate on the first pass after re-enabling.
@@ -50,8 +63,13 @@ impl Kms {
             }
             let mut meta = entry.meta.clone();
             meta.next_rotation = Some(now.plus_days(period));
-            self.add_version(&entry, meta, RotationType::Automatic)?;
-            report.rotated.push((region, id));
+            match self.add_version(&entry, meta, RotationType::Automatic) {
+                Ok(_) => report.rotated.push((region, id)),
+                Err(KmsError::Internal(InternalError::Store(StoreError::Stale))) => {
+                    self.cache.forget_key(&region, &id);
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(report)
     }

@@ -21,7 +21,7 @@ use crate::authz::{context_values, AccessRequest, CompiledPolicy, GrantUse, Poli
 use crate::cache::KeyEntry;
 use crate::ids::{alias_arn, key_arn, AliasName, KeyId, Region};
 use crate::model::{KeyMetadata, KeyState, StoredKey};
-use crate::{Caller, InternalError, Kms, KmsError, Write};
+use crate::{Caller, InternalError, Kms, KmsError, StoreError, Write};
 use kagi_crypto::BackingKey;
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ pub(crate) enum Aliases {
 
 /// An action to authorize, the operation's own condition keys, and what a grant must allow
 /// for the request to go through it (see `authz`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Access<'a> {
     pub action: &'a str,
     pub values: Vec<(String, Vec<String>)>,
@@ -251,7 +251,7 @@ impl Kms {
         region: &Region,
         name: &AliasName,
     ) -> Result<Option<KeyId>, KmsError> {
-        if let Some(id) = self.cache.alias(region, name) {
+        if let Some(id) = self.trusted_cache().and_then(|c| c.alias(region, name)) {
             return Ok(Some(id));
         }
         let generation = self.cache.generation();
@@ -336,7 +336,7 @@ impl Kms {
         region: &Region,
         id: &KeyId,
     ) -> Result<Option<Arc<KeyEntry>>, KmsError> {
-        if let Some(e) = self.cache.key(region, id) {
+        if let Some(e) = self.trusted_cache().and_then(|c| c.key(region, id)) {
             return Ok(Some(e));
         }
         let generation = self.cache.generation();
@@ -346,6 +346,18 @@ impl Kms {
         let entry = Arc::new(self.unwrap_stored(stored)?);
         self.cache.insert_loaded_key(generation, entry.clone());
         Ok(Some(entry))
+    }
+
+    /// The key as stored now, unwrapped, bypassing (and not filling) the cache.
+    pub(crate) fn stored_entry(
+        &self,
+        region: &Region,
+        id: &KeyId,
+    ) -> Result<Option<Arc<KeyEntry>>, KmsError> {
+        match self.store.load_key(region, id)? {
+            Some(stored) => Ok(Some(Arc::new(self.unwrap_stored(stored)?))),
+            None => Ok(None),
+        }
     }
 
     fn unwrap_stored(&self, stored: StoredKey) -> Result<KeyEntry, KmsError> {
@@ -381,45 +393,76 @@ impl Kms {
 
     /// Applies `change` to a key's metadata under the key's lock, durably, and refreshes the
     /// cache. `change` sees the current entry and may refuse with an error.
-    /// `access` is authorized on the current entry first.
+    /// `access` is authorized on the current entry first. If another node changed the key
+    /// since this node cached it, the store refuses the write and the whole step runs again
+    /// on the stored state.
     pub(crate) fn mutate_key(
         &self,
         caller: &Caller,
         raw: &str,
         aliases: Aliases,
         access: Access<'_>,
-        change: impl FnOnce(&KeyEntry, &mut KeyMetadata) -> Result<(), KmsError>,
+        mut change: impl FnMut(&KeyEntry, &mut KeyMetadata) -> Result<(), KmsError>,
     ) -> Result<Arc<KeyEntry>, KmsError> {
         let id = self.resolve_id(caller, raw, aliases)?;
         let _guard = self.lock(id.as_bytes());
-        let current = self.entry(&caller.region, &id)?.ok_or_else(|| {
-            KmsError::not_found(format!(
-                "Key '{}' does not exist",
-                self.key_arn(&caller.region, &id)
-            ))
-        })?;
-        self.authorize_key(caller, &current, access.request_alias(raw))?;
-        let mut meta = current.meta.clone();
-        change(&current, &mut meta)?;
-        if meta == current.meta {
-            return Ok(current);
+        self.retry_stale(&caller.region, &id, || {
+            let current = self.entry(&caller.region, &id)?.ok_or_else(|| {
+                KmsError::not_found(format!(
+                    "Key '{}' does not exist",
+                    self.key_arn(&caller.region, &id)
+                ))
+            })?;
+            self.authorize_key(caller, &current, access.clone().request_alias(raw))?;
+            let mut meta = current.meta.clone();
+            change(&current, &mut meta)?;
+            if meta == current.meta {
+                return Ok(current);
+            }
+            meta.revision = current.meta.revision + 1;
+            self.store.apply(vec![Write::PutKey(meta.clone())])?;
+            let policy = if meta.policy == current.meta.policy {
+                current.policy.clone()
+            } else {
+                self.compile_key_policy(&meta.policy)
+            };
+            let updated = Arc::new(KeyEntry {
+                meta,
+                arn: current.arn.clone(),
+                policy,
+                versions: current.versions.clone(),
+            });
+            self.cache.put_key(updated.clone());
+            Ok(updated)
+        })
+    }
+
+    /// Runs `step` (a change of one key, under its lock) and, while the store refuses it as
+    /// based on an outdated copy ([`StoreError::Stale`]: another node changed the key
+    /// first), forgets the cached key and runs it again on the stored state.
+    pub(crate) fn retry_stale<T>(
+        &self,
+        region: &Region,
+        id: &KeyId,
+        mut step: impl FnMut() -> Result<T, KmsError>,
+    ) -> Result<T, KmsError> {
+        let mut attempts = 1;
+        loop {
+            match step() {
+                Err(KmsError::Internal(InternalError::Store(StoreError::Stale)))
+                    if attempts < STALE_ATTEMPTS =>
+                {
+                    attempts += 1;
+                    self.cache.forget_key(region, id);
+                }
+                other => return other,
+            }
         }
-        self.store.apply(vec![Write::PutKey(meta.clone())])?;
-        let policy = if meta.policy == current.meta.policy {
-            current.policy.clone()
-        } else {
-            self.compile_key_policy(&meta.policy)
-        };
-        let updated = Arc::new(KeyEntry {
-            meta,
-            arn: current.arn.clone(),
-            policy,
-            versions: current.versions.clone(),
-        });
-        self.cache.put_key(updated.clone());
-        Ok(updated)
     }
 }
+
+/// How often a change of a key is tried when other nodes keep changing it first.
+const STALE_ATTEMPTS: u32 = 5;
 
 /// AWS's state rules for operations that use a key (cryptographic operations, rotation
 /// changes): only `Enabled` keys qualify.

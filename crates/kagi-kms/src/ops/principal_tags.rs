@@ -2,19 +2,11 @@
 //! equivalents), managed through `kagi admin`: what `aws:PrincipalTag/<key>` sees. A role
 //! session carries its role's tags.
 
-use super::roles::role_cache_key;
 use super::tags::validated_tags;
+use crate::cache::principal_cache_key as cache_key;
 use crate::model::{PrincipalRef, Tag};
 use crate::{Kms, KmsError, Principal, Write};
 use std::sync::Arc;
-
-/// The cache key of a principal's tags (the same keys as its identity policies).
-fn cache_key(principal: &PrincipalRef) -> String {
-    match principal {
-        PrincipalRef::User(name) => name.clone(),
-        PrincipalRef::Role(name) => role_cache_key(name),
-    }
-}
 
 impl Kms {
     /// A user must have an access key, a role must exist, to be tagged.
@@ -84,7 +76,7 @@ impl Kms {
             None => PrincipalRef::User(principal.user_name.clone()),
         };
         let key = cache_key(&target);
-        if let Some(tags) = self.cache.principal_tags(&key) {
+        if let Some(tags) = self.trusted_cache().and_then(|c| c.principal_tags(&key)) {
             return Ok(tags);
         }
         let generation = self.cache.generation();

@@ -10,7 +10,7 @@ use super::access_keys::ID_ALPHABET;
 use super::check_iam_name;
 use super::users::check_policy_name;
 use crate::authz::{decide, AccessRequest, PolicyKind};
-use crate::cache::Credential;
+use crate::cache::{role_cache_key, Credential};
 use crate::model::{RolePolicyRecord, RoleRecord};
 use crate::{Caller, Kms, KmsError, Principal, Timestamp, Write};
 use kagi_crypto::SecretBytes;
@@ -395,7 +395,7 @@ impl Kms {
     /// When the role now called `role_name` was created (`None`: there is none). Cached, and
     /// dropped when the role is deleted, so a warm session needs no store read.
     fn role_created_at(&self, role_name: &str) -> Result<Option<Timestamp>, KmsError> {
-        if let Some(at) = self.cache.role_created(role_name) {
+        if let Some(at) = self.trusted_cache().and_then(|c| c.role_created(role_name)) {
             return Ok(Some(at));
         }
         let generation = self.cache.generation();
@@ -423,9 +423,4 @@ impl Kms {
             None => principal.user_name.clone(),
         }
     }
-}
-
-/// The identity-policy cache key of a role (users are cached by their name).
-pub(crate) fn role_cache_key(role_name: &str) -> String {
-    format!("role\0{role_name}")
 }

@@ -38,13 +38,14 @@ pub struct ListRotationsResponse {
 
 impl Kms {
     /// Adds a backing version to `current` (whose lock the caller holds) and writes
-    /// `meta` in the same atomic batch.
+    /// `meta` (as the next revision of `current`) in the same atomic batch.
     pub(crate) fn add_version(
         &self,
         current: &KeyEntry,
-        meta: KeyMetadata,
+        mut meta: KeyMetadata,
         rotation: RotationType,
     ) -> Result<Arc<KeyEntry>, KmsError> {
+        meta.revision = current.meta.revision + 1;
         let next = current.versions.last().map_or(1, |(v, _)| v.version + 1);
         let material = BackingKey::generate(self.rng.as_ref()).map_err(KmsError::crypto)?;
         let wrapped = self
@@ -61,13 +62,15 @@ impl Kms {
             rotation: Some(rotation),
             wrapped,
         };
+        // The revision check first: a stale copy must fail as stale, not as a version that
+        // another node already added.
         self.store.apply(vec![
+            Write::PutKey(meta.clone()),
             Write::AddVersion {
                 region: meta.region.clone(),
                 key_id: meta.key_id,
                 version: version.clone(),
             },
-            Write::PutKey(meta.clone()),
         ])?;
         let mut versions = current.versions.clone();
         versions.push((version, material));
@@ -145,6 +148,12 @@ impl Kms {
     pub fn rotate_key_on_demand(&self, caller: &Caller, key_id: &str) -> Result<String, KmsError> {
         let id = self.resolve_id(caller, key_id, Aliases::Refused)?;
         let _guard = self.lock(id.as_bytes());
+        self.retry_stale(&caller.region, &id, || {
+            self.rotate_on_demand_once(caller, key_id)
+        })
+    }
+
+    fn rotate_on_demand_once(&self, caller: &Caller, key_id: &str) -> Result<String, KmsError> {
         let access = Access::to("kms:RotateKeyOnDemand");
         let current = self.resolve_authorized(caller, key_id, Aliases::Refused, access)?;
         require_enabled(&current)?;

@@ -82,7 +82,7 @@ impl Kms {
         let access = Access::to("kms:TagResource").with_all(request_tag_values(&tags));
         self.mutate_key(caller, key_id, Aliases::Refused, access, |e, meta| {
             require_not_pending_deletion(e)?;
-            meta.tags = validated_tags(tags, &meta.tags)?;
+            meta.tags = validated_tags(tags.clone(), &meta.tags)?;
             Ok(())
         })
         .map(drop)

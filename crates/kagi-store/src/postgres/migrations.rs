@@ -133,6 +133,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         tag_value TEXT NOT NULL,
         PRIMARY KEY (principal_kind, principal_name, tag_key)
     );"#,
+    // 7: a revision per key, as in SQLite.
+    "ALTER TABLE keys ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;",
 ];
 
 /// Brings the schema to the newest version in one transaction, holding the migration lock.

@@ -30,6 +30,11 @@ fn small(v: Option<i64>, what: &str) -> Result<Option<u32>, StoreError> {
     .transpose()
 }
 
+/// Revisions count changes of one key; 2^63 of them cannot happen.
+fn revision_sql(revision: u64) -> Result<i64, StoreError> {
+    i64::try_from(revision).map_err(|_| StoreError::Corrupt("key revision out of range".into()))
+}
+
 /// A unique violation becomes [`StoreError::Conflict`]; anything else a backend error.
 fn conflict_or_backend(e: postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
@@ -41,18 +46,12 @@ fn conflict_or_backend(e: postgres::Error) -> StoreError {
 
 pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreError> {
     match w {
-        Write::PutKey(m) => {
-            // An upsert, never delete-and-insert: that would cascade-delete the versions.
+        Write::PutKey(m) if m.revision <= 1 => {
             c.execute(
                 "INSERT INTO keys (region, key_id, created_at, description, state, deletion_date,
-                    pending_window_days, policy, rotation_period_days, next_rotation, tags)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (region, key_id) DO UPDATE SET
-                    description = excluded.description, state = excluded.state,
-                    deletion_date = excluded.deletion_date,
-                    pending_window_days = excluded.pending_window_days,
-                    policy = excluded.policy, rotation_period_days = excluded.rotation_period_days,
-                    next_rotation = excluded.next_rotation, tags = excluded.tags",
+                    pending_window_days, policy, rotation_period_days, next_rotation, tags,
+                    revision)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
                 &[
                     &m.region.as_str(),
                     &m.key_id.to_string(),
@@ -67,7 +66,34 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
                     &encode_tags(&m.tags),
                 ],
             )
-            .map_err(backend)?;
+            .map_err(conflict_or_backend)?;
+        }
+        Write::PutKey(m) => {
+            // Only over the revision this one follows; created_at never changes.
+            let changed = c
+                .execute(
+                    "UPDATE keys SET description = $3, state = $4, deletion_date = $5,
+                        pending_window_days = $6, policy = $7, rotation_period_days = $8,
+                        next_rotation = $9, tags = $10, revision = $11::BIGINT
+                     WHERE region = $1 AND key_id = $2 AND revision = $11::BIGINT - 1",
+                    &[
+                        &m.region.as_str(),
+                        &m.key_id.to_string(),
+                        &m.description,
+                        &m.state.as_str(),
+                        &m.deletion_date.map(|t| t.0),
+                        &m.pending_window_days.map(i64::from),
+                        &m.policy,
+                        &m.rotation_period_days.map(i64::from),
+                        &m.next_rotation.map(|t| t.0),
+                        &encode_tags(&m.tags),
+                        &revision_sql(m.revision)?,
+                    ],
+                )
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(StoreError::Stale);
+            }
         }
         Write::AddVersion {
             region,
@@ -88,13 +114,25 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             )
             .map_err(backend)?;
         }
-        Write::DestroyKey { region, key_id } => {
-            // Versions and aliases go with the key (ON DELETE CASCADE).
-            c.execute(
-                "DELETE FROM keys WHERE region = $1 AND key_id = $2",
-                &[&region.as_str(), &key_id.to_string()],
-            )
-            .map_err(backend)?;
+        Write::DestroyKey {
+            region,
+            key_id,
+            revision,
+        } => {
+            // Versions, aliases and grants go with the key (ON DELETE CASCADE).
+            let deleted = c
+                .execute(
+                    "DELETE FROM keys WHERE region = $1 AND key_id = $2 AND revision = $3",
+                    &[
+                        &region.as_str(),
+                        &key_id.to_string(),
+                        &revision_sql(*revision)?,
+                    ],
+                )
+                .map_err(backend)?;
+            if deleted == 0 {
+                return Err(StoreError::Stale);
+            }
         }
         Write::CreateAlias(a) => {
             c.execute(
@@ -294,6 +332,13 @@ pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreErr
             )
             .map_err(backend)?;
         }
+        Write::InitSetting { name, value } => {
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2)",
+                &[name, value],
+            )
+            .map_err(conflict_or_backend)?;
+        }
         Write::WipeKeys => {
             // Access keys, user policies, roles, role policies and settings stay; grants
             // go with their keys.
@@ -315,7 +360,7 @@ pub fn load_key(
     let Some(row) = c
         .query_opt(
             "SELECT created_at, description, state, deletion_date, pending_window_days, policy,
-                    rotation_period_days, next_rotation, tags
+                    rotation_period_days, next_rotation, tags, revision
              FROM keys WHERE region = $1 AND key_id = $2",
             &[&region.as_str(), &id],
         )
@@ -337,6 +382,11 @@ pub fn load_key(
         rotation_period_days: small(col(&row, 6)?, "rotation period")?,
         next_rotation: col::<Option<i64>>(&row, 7)?.map(Timestamp),
         tags: decode_tags(col(&row, 8)?)?,
+        revision: {
+            let rev: i64 = col(&row, 9)?;
+            u64::try_from(rev)
+                .map_err(|_| StoreError::Corrupt(format!("bad key revision {rev}")))?
+        },
     };
     let versions = c
         .query(

@@ -113,6 +113,7 @@ fn key(n: u8) -> KeyMetadata {
             key: "team".into(),
             value: "kagi".into(),
         }],
+        revision: 1,
     }
 }
 
@@ -471,8 +472,32 @@ fn migration_6_adds_principal_tags_to_a_version_5_database() {
         .query_one("SELECT version FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 6);
     assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn migration_7_starts_existing_keys_at_revision_1() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let id = KeyId::from_bytes([7; 16]);
+    {
+        let mut old = Client::connect(&url, NoTls).unwrap();
+        migrations::migrate_to(&mut old, 6).unwrap();
+        old.execute(
+            "INSERT INTO keys (region, key_id, created_at, description, state, policy, tags)
+             VALUES ('us-east-1', $1, 5, 'old', 'Enabled', '{}', '[]')",
+            &[&id.to_string()],
+        )
+        .unwrap();
+    }
+    let store = PostgresStore::connect(&url).unwrap();
+    let region = Region::parse("us-east-1").unwrap();
+    let mut meta = store.load_key(&region, &id).unwrap().unwrap().meta;
+    assert_eq!(meta.revision, 1);
+    meta.description = "new".into();
+    meta.revision = 2;
+    store.apply(vec![Write::PutKey(meta.clone())]).unwrap();
+    assert_eq!(store.load_key(&region, &id).unwrap().unwrap().meta, meta);
 }
 
 #[test]

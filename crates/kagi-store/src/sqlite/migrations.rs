@@ -125,6 +125,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         tag_value TEXT NOT NULL,
         PRIMARY KEY (principal_kind, principal_name, tag_key)
     ) WITHOUT ROWID;",
+    // 7: a revision per key, checked by every change of it, so that nodes sharing a store
+    // never overwrite a newer change with one based on an outdated copy. Existing keys
+    // start at revision 1.
+    "ALTER TABLE keys ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// Brings the schema to the newest version, in one transaction per step.

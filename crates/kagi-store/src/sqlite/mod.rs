@@ -659,8 +659,32 @@ mod tests {
             .reader()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 6);
         assert_eq!(version, migrations::MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn migration_7_starts_existing_keys_at_revision_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kagi.db");
+        let id = KeyId::from_bytes([7; 16]);
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrations::migrate_to(&mut c, 6).unwrap();
+            c.execute(
+                "INSERT INTO keys (region, key_id, created_at, description, state, policy, tags)
+                 VALUES ('us-east-1', ?1, 5, 'old', 'Enabled', '{}', '[]')",
+                [id.to_string()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let region = Region::parse("us-east-1").unwrap();
+        let mut meta = store.load_key(&region, &id).unwrap().unwrap().meta;
+        assert_eq!(meta.revision, 1);
+        meta.description = "new".into();
+        meta.revision = 2;
+        store.apply(vec![Write::PutKey(meta.clone())]).unwrap();
+        assert_eq!(store.load_key(&region, &id).unwrap().unwrap().meta, meta);
     }
 
     #[test]

@@ -20,34 +20,61 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
     match w {
+        Write::PutKey(m) if m.revision <= 1 => {
+            let r = conn
+                .prepare_cached(
+                    "INSERT INTO keys (region, key_id, created_at, description, state,
+                        deletion_date, pending_window_days, policy, rotation_period_days,
+                        next_rotation, tags, revision)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1)",
+                )
+                .map_err(backend)?
+                .execute(params![
+                    m.region.as_str(),
+                    m.key_id.to_string(),
+                    m.created_at.0,
+                    m.description,
+                    m.state.as_str(),
+                    m.deletion_date.map(|t| t.0),
+                    m.pending_window_days,
+                    m.policy,
+                    m.rotation_period_days,
+                    m.next_rotation.map(|t| t.0),
+                    encode_tags(&m.tags),
+                ]);
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+                Err(e) => return Err(backend(e)),
+            }
+        }
         Write::PutKey(m) => {
-            // An upsert, never INSERT OR REPLACE: replacing would cascade-delete versions.
-            conn.prepare_cached(
-                "INSERT INTO keys (region, key_id, created_at, description, state, deletion_date,
-                    pending_window_days, policy, rotation_period_days, next_rotation, tags)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (region, key_id) DO UPDATE SET
-                    description = excluded.description, state = excluded.state,
-                    deletion_date = excluded.deletion_date,
-                    pending_window_days = excluded.pending_window_days,
-                    policy = excluded.policy, rotation_period_days = excluded.rotation_period_days,
-                    next_rotation = excluded.next_rotation, tags = excluded.tags",
-            )
-            .map_err(backend)?
-            .execute(params![
-                m.region.as_str(),
-                m.key_id.to_string(),
-                m.created_at.0,
-                m.description,
-                m.state.as_str(),
-                m.deletion_date.map(|t| t.0),
-                m.pending_window_days,
-                m.policy,
-                m.rotation_period_days,
-                m.next_rotation.map(|t| t.0),
-                encode_tags(&m.tags),
-            ])
-            .map_err(backend)?;
+            // Only over the revision this one follows; created_at never changes.
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE keys SET description = ?3, state = ?4, deletion_date = ?5,
+                        pending_window_days = ?6, policy = ?7, rotation_period_days = ?8,
+                        next_rotation = ?9, tags = ?10, revision = ?11
+                     WHERE region = ?1 AND key_id = ?2 AND revision = ?11 - 1",
+                )
+                .map_err(backend)?
+                .execute(params![
+                    m.region.as_str(),
+                    m.key_id.to_string(),
+                    m.description,
+                    m.state.as_str(),
+                    m.deletion_date.map(|t| t.0),
+                    m.pending_window_days,
+                    m.policy,
+                    m.rotation_period_days,
+                    m.next_rotation.map(|t| t.0),
+                    encode_tags(&m.tags),
+                    revision_sql(m.revision)?,
+                ])
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(StoreError::Stale);
+            }
         }
         Write::AddVersion {
             region,
@@ -69,13 +96,25 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             ])
             .map_err(backend)?;
         }
-        Write::DestroyKey { region, key_id } => {
+        Write::DestroyKey {
+            region,
+            key_id,
+            revision,
+        } => {
             // Versions, aliases and grants go with the key (ON DELETE CASCADE).
-            conn.execute(
-                "DELETE FROM keys WHERE region = ?1 AND key_id = ?2",
-                params![region.as_str(), key_id.to_string()],
-            )
-            .map_err(backend)?;
+            let deleted = conn
+                .execute(
+                    "DELETE FROM keys WHERE region = ?1 AND key_id = ?2 AND revision = ?3",
+                    params![
+                        region.as_str(),
+                        key_id.to_string(),
+                        revision_sql(*revision)?
+                    ],
+                )
+                .map_err(backend)?;
+            if deleted == 0 {
+                return Err(StoreError::Stale);
+            }
         }
         Write::CreateAlias(a) => {
             let r = conn
@@ -310,6 +349,16 @@ pub fn apply_write(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             )
             .map_err(backend)?;
         }
+        Write::InitSetting { name, value } => {
+            match conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2)",
+                params![name, value],
+            ) {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+                Err(e) => return Err(backend(e)),
+            }
+        }
         Write::WipeKeys => {
             // Access keys, user policies, roles, role policies and settings stay; grants
             // go with their keys.
@@ -332,7 +381,13 @@ type KeyColumns = (
     Option<u32>,
     Option<i64>,
     String,
+    i64,
 );
+
+/// Revisions count changes of one key; 2^63 of them cannot happen.
+fn revision_sql(revision: u64) -> Result<i64, StoreError> {
+    i64::try_from(revision).map_err(|_| StoreError::Corrupt("key revision out of range".into()))
+}
 
 pub fn load_key(
     conn: &Connection,
@@ -343,7 +398,7 @@ pub fn load_key(
     let cols: Option<KeyColumns> = conn
         .prepare_cached(
             "SELECT created_at, description, state, deletion_date, pending_window_days, policy,
-                    rotation_period_days, next_rotation, tags
+                    rotation_period_days, next_rotation, tags, revision
              FROM keys WHERE region = ?1 AND key_id = ?2",
         )
         .map_err(backend)?
@@ -358,11 +413,13 @@ pub fn load_key(
                 r.get(6)?,
                 r.get(7)?,
                 r.get(8)?,
+                r.get(9)?,
             ))
         })
         .optional()
         .map_err(backend)?;
-    let Some((created, description, state, deletion, window, policy, period, next, tags)) = cols
+    let Some((created, description, state, deletion, window, policy, period, next, tags, rev)) =
+        cols
     else {
         return Ok(None);
     };
@@ -379,6 +436,8 @@ pub fn load_key(
         rotation_period_days: period,
         next_rotation: next.map(Timestamp),
         tags: decode_tags(&tags)?,
+        revision: u64::try_from(rev)
+            .map_err(|_| StoreError::Corrupt(format!("bad key revision {rev}")))?,
     };
     let mut stmt = conn
         .prepare_cached(
