@@ -74,6 +74,10 @@ pub enum KmsError {
     /// `DryRunOperationException`.
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
+    /// `DependencyTimeoutException`: the store cannot be reached (retryable). The field is
+    /// the store's reason, for operators' logs; clients see only the fixed message.
+    #[error("The service cannot reach its key store right now. Retry the request.")]
+    StoreUnavailable(String),
     /// `KMSInternalException`: a store or crypto failure. Details go to the log, the client
     /// gets the request id.
     #[error("internal error: {0}")]
@@ -93,7 +97,10 @@ pub enum InternalError {
 
 impl From<StoreError> for KmsError {
     fn from(e: StoreError) -> Self {
-        KmsError::Internal(InternalError::Store(e))
+        match e {
+            StoreError::Unavailable(why) => KmsError::StoreUnavailable(why),
+            e => KmsError::Internal(InternalError::Store(e)),
+        }
     }
 }
 
@@ -141,6 +148,7 @@ impl KmsError {
             KmsError::Unsupported { .. } => "UnsupportedOperationException",
             KmsError::CustomKeyStoreNotFound { .. } => "CustomKeyStoreNotFoundException",
             KmsError::DryRun => "DryRunOperationException",
+            KmsError::StoreUnavailable(_) => "DependencyTimeoutException",
             KmsError::Internal(_) => "KMSInternalException",
         }
     }

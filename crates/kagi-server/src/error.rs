@@ -92,7 +92,9 @@ impl ApiError {
             ApiError::Kms(KmsError::Internal(_)) | ApiError::Internal => 500,
             ApiError::BodyTooLarge { .. } => 413,
             ApiError::RequestTimeout => 408,
-            ApiError::StoreUnavailable | ApiError::AuditUnavailable => 503,
+            ApiError::StoreUnavailable
+            | ApiError::AuditUnavailable
+            | ApiError::Kms(KmsError::StoreUnavailable(_)) => 503,
             ApiError::Signature(SigV4Error::MissingAuthentication) => 403,
             _ => 400,
         }

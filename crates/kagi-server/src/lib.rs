@@ -496,6 +496,9 @@ fn response(
                 ApiError::Kms(kagi_kms::KmsError::Internal(inner)) => {
                     tracing::error!(request_id, error = %inner, "internal error");
                 }
+                ApiError::Kms(kagi_kms::KmsError::StoreUnavailable(why)) => {
+                    tracing::warn!(request_id, reason = %why, "key store unavailable");
+                }
                 ApiError::Internal => tracing::error!(request_id, "internal error"),
                 other => tracing::debug!(request_id, code = other.aws_code(), "request failed"),
             }

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod cluster;
 pub mod root_key;
 
 use anyhow::{bail, Context, Result};
@@ -36,8 +37,9 @@ pub struct Config {
     /// `None` in dev mode means a throw-away directory.
     pub data_dir: Option<PathBuf>,
     /// Where keys live: `None` is the embedded SQLite database in the data directory;
-    /// `postgres://…` a PostgreSQL database (one node per database for now). The root key
-    /// and the bootstrap credentials stay in the data directory either way.
+    /// `postgres://…` a PostgreSQL database that any number of nodes may share (each with
+    /// its own data directory holding the same root key). The root key, the bootstrap
+    /// credentials and the node's audit log stay in the data directory either way.
     pub store_url: Option<String>,
     pub account_id: Option<String>,
     /// See [`ServerConfig::dangerous_dev_mode`].
@@ -81,6 +83,8 @@ pub struct App {
     pub config: Config,
     pub data_dir: PathBuf,
     pub bootstrap: Option<Bootstrap>,
+    /// Applies other nodes' changes to the caches (a shared store only); stopped on drop.
+    _follower: Option<cluster::ChangeFollower>,
     /// Keeps a dev-mode throw-away directory alive; deleted on drop.
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -131,7 +135,6 @@ impl App {
             None => StoreHandle::Sqlite(Arc::new(open_sqlite(&data_dir)?)),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let pg = PostgresStore::connect(url).context("connecting to PostgreSQL")?;
-                pg.claim_single_node()?;
                 StoreHandle::Postgres(Arc::new(pg))
             }
             Some(_) => {
@@ -185,6 +188,13 @@ impl App {
             rng,
             Arc::new(kagi_policy::PolicyEngine),
         ));
+        let follower = match &handle {
+            StoreHandle::Postgres(pg) => Some(
+                cluster::ChangeFollower::start(pg.clone(), kms.clone())
+                    .context("starting the change-feed thread")?,
+            ),
+            StoreHandle::Sqlite(_) => None,
+        };
         let bootstrap = if config.dangerous_dev_mode || !kms.list_access_keys()?.is_empty() {
             None
         } else {
@@ -207,6 +217,7 @@ impl App {
             config,
             data_dir,
             bootstrap,
+            _follower: follower,
             _temp_dir: temp_dir,
         })
     }

@@ -22,6 +22,8 @@ pub struct TestServerBuilder {
     manual_clock: Option<Arc<ManualClock>>,
     account_id: Option<String>,
     max_connections: Option<usize>,
+    store_url: Option<String>,
+    join: Option<(PathBuf, String, String)>,
 }
 
 impl TestServerBuilder {
@@ -49,6 +51,22 @@ impl TestServerBuilder {
         self.account_id = Some(id.to_string());
         self
     }
+    /// Keep keys in this PostgreSQL database instead of the embedded store.
+    pub fn store_url(mut self, url: &str) -> Self {
+        self.store_url = Some(url.to_string());
+        self
+    }
+    /// Join `first`'s cluster as another node: the same store and root key (copied into
+    /// this node's own data directory) and `first`'s admin credentials.
+    pub fn joining(mut self, first: &TestServer) -> Self {
+        self.store_url = first.app.config.store_url.clone();
+        self.join = Some((
+            first.data_dir.join("root.key"),
+            first.access_key_id.clone(),
+            first.secret.clone(),
+        ));
+        self
+    }
 
     pub async fn build(self) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
@@ -61,6 +79,11 @@ impl TestServerBuilder {
         config.dangerous_dev_mode = self.dev;
         config.account_id = self.account_id.clone();
         config.maintenance_interval = Duration::from_millis(50);
+        config.store_url = self.store_url.clone();
+        if let Some((root_key, _, _)) = &self.join {
+            std::fs::create_dir_all(&data_dir).expect("node data dir");
+            std::fs::copy(root_key, data_dir.join("root.key")).expect("copy the root key");
+        }
         if let Some(n) = self.max_connections {
             config.max_connections = n;
         }
@@ -83,7 +106,9 @@ impl TestServerBuilder {
                 .await
                 .expect("server ran");
         });
-        let (access_key_id, secret) = if self.dev {
+        let (access_key_id, secret) = if let Some((_, id, secret)) = &self.join {
+            (id.clone(), secret.clone())
+        } else if self.dev {
             (
                 "AKIDEXAMPLE".to_string(),
                 "dev-secret-not-checked".to_string(),
@@ -164,6 +189,12 @@ impl TestServer {
     /// A new non-admin user with one access key, and an SDK client (us-east-1) signing
     /// as that user; `policy`, if given, becomes the user's inline identity policy.
     pub async fn user(&self, name: &str, policy: Option<&str>) -> aws_sdk_kms::Client {
+        let (id, secret) = self.user_credentials(name, policy).await;
+        self.client_with("us-east-1", &id, &secret)
+    }
+
+    /// Like [`TestServer::user`], returning the access key id and secret instead.
+    pub async fn user_credentials(&self, name: &str, policy: Option<&str>) -> (String, String) {
         let admin = self.admin();
         let created = admin
             .call("CreateAccessKey", serde_json::json!({"UserName": name}))
@@ -181,10 +212,9 @@ impl TestServer {
                 .expect("PutUserPolicy");
         }
         let key = &created["AccessKey"];
-        self.client_with(
-            "us-east-1",
-            key["AccessKeyId"].as_str().expect("access key id"),
-            key["SecretAccessKey"].as_str().expect("secret"),
+        (
+            key["AccessKeyId"].as_str().expect("access key id").into(),
+            key["SecretAccessKey"].as_str().expect("secret").into(),
         )
     }
 
@@ -263,4 +293,91 @@ where
             .unwrap_or("?")
             .to_string(),
     }
+}
+
+/// A database of its own on the PostgreSQL server at 127.0.0.1:5432 (trust auth, user
+/// `postgres` or `root`), dropped with its connections when this is dropped. A missing
+/// server is a loud failure, never a skip.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+const PG_SERVER: &str = "127.0.0.1:5432";
+
+impl PgDatabase {
+    pub fn create() -> Self {
+        let mut failures = Vec::new();
+        for user in ["postgres", "root"] {
+            let admin_url = format!("postgres://{user}@{PG_SERVER}/postgres");
+            let name = format!("kagi_wire_{}_{:08x}", std::process::id(), rand_suffix());
+            match pg_admin(&admin_url, &format!("CREATE DATABASE {name}")) {
+                Ok(()) => {
+                    return Self {
+                        url: format!("postgres://{user}@{PG_SERVER}/{name}"),
+                        name,
+                        admin_url,
+                    }
+                }
+                Err(e) => failures.push(format!("as {user}: {e}")),
+            }
+        }
+        panic!(
+            "PostgreSQL is unreachable on {PG_SERVER} ({}); these tests need a real server and \
+             do not skip. Start it with `pg_ctlcluster --skip-systemctl-redirect $(ls \
+             /etc/postgresql) main start`",
+            failures.join("; ")
+        );
+    }
+
+    /// Ends every session on this database, as a server restart does.
+    pub fn terminate_connections(&self) {
+        pg_admin(
+            &self.admin_url,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                self.name
+            ),
+        )
+        .expect("terminate connections");
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = pg_admin(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Runs one maintenance statement on a thread of its own (the synchronous client must not
+/// run inside the test's async runtime).
+fn pg_admin(url: &str, sql: &str) -> Result<(), String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c =
+                postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
+            c.batch_execute(sql).map_err(|e| e.to_string())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the PostgreSQL client panicked".into()))
+    })
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish() as u32
 }

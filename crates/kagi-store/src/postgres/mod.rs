@@ -8,16 +8,21 @@
 //! once. A connection found closed is replaced on its next use; a read that fails because its
 //! connection died is retried once on a fresh one, and so is a batch whose `BEGIN` failed
 //! that way (nothing of it reached the server). A batch whose connection dies after `BEGIN`
-//! fails: its outcome is unknown if the loss hit the `COMMIT`.
+//! fails: its outcome is unknown if the loss hit the `COMMIT`. A server that cannot be
+//! reached is [`StoreError::Unavailable`] (retryable); the pool reconnects by itself.
 //!
-//! Not here: TLS to the server (connections use `NoTls`), change notification between
-//! nodes, and selecting this store from `kagi serve`.
+//! Several nodes share one database: each batch notifies the others of what it changed,
+//! and one node at a time holds the maintenance lease ([`cluster`]).
+//!
+//! Not here: TLS to the server (connections use `NoTls`).
 
+mod cluster;
 mod migrations;
 mod rows;
 #[cfg(test)]
 mod tests;
 
+pub use cluster::{ChangeFeed, Changes};
 use kagi_kms::{
     AccessKeyRecord, AliasName, AliasRecord, GrantRecord, KeyId, PrincipalRef, Region,
     RolePolicyRecord, RoleRecord, Store, StoreError, StoredKey, Tag, Timestamp, UserPolicyRecord,
@@ -40,12 +45,10 @@ pub struct PostgresStore {
     /// Free slots; `None` is a slot whose connection is not (or no longer) open.
     idle: Mutex<Vec<Option<Client>>>,
     returned: Condvar,
-    /// The connection holding the single-node advisory lock, once claimed.
-    single_node: Mutex<Option<Client>>,
+    /// This store's id in change notifications (random per process).
+    node: u64,
+    lease: Mutex<cluster::Lease>,
 }
-
-/// The advisory-lock key a serving node holds (an arbitrary constant: "kagi" in ASCII).
-const SINGLE_NODE_LOCK: i64 = 0x6b61_6769;
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,17 +66,48 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// The server's code and primary message only: DETAIL and HINT may quote row values.
+/// The server's code and primary message only: DETAIL and HINT may quote row values. A
+/// connection that cannot be made or was lost, and the server's own "shutting down" and
+/// connection errors (classes 08 and 57P), are [`StoreError::Unavailable`].
 pub(crate) fn backend(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(db) => StoreError::Backend(format!(
-            "postgres {} {}: {}",
-            db.severity(),
-            db.code().code(),
-            db.message()
-        )),
+        Some(db) => {
+            let code = db.code().code();
+            let text = format!("postgres {} {code}: {}", db.severity(), db.message());
+            if code.starts_with("08") || code.starts_with("57P") {
+                StoreError::Unavailable(text)
+            } else {
+                StoreError::Backend(text)
+            }
+        }
+        None if unreachable(&e) => StoreError::Unavailable(format!("postgres: {e}")),
         None => StoreError::Backend(format!("postgres: {e}")),
     }
+}
+
+/// A client-side failure that means "no server to talk to": the connection closed, an
+/// I/O error, or a connect that failed or timed out.
+fn unreachable(e: &postgres::Error) -> bool {
+    use std::error::Error as _;
+    let text = e.to_string();
+    e.is_closed()
+        || e.source().is_some_and(|s| s.is::<std::io::Error>())
+        || text.starts_with("error connecting")
+        || text.starts_with("timeout")
+}
+
+/// A random id for this process' store, so that its own notifications can be told apart.
+fn random_node_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
 }
 
 /// A connection lent out of the pool; it goes back (open or not) when dropped.
@@ -124,13 +158,19 @@ enum Failure {
     After(StoreError),
 }
 
-fn apply_once(client: &mut Client, writes: &[Write]) -> Result<(), Failure> {
+fn apply_once(client: &mut Client, node: u64, writes: &[Write]) -> Result<(), Failure> {
     let mut tx = client
         .transaction()
         .map_err(|e| Failure::BeforeBegin(backend(e)))?;
     for w in writes {
         // On error `tx` is dropped, which rolls the whole batch back.
         rows::apply_write(&mut tx, w).map_err(Failure::After)?;
+    }
+    let changes: Vec<_> = writes.iter().filter_map(Write::change).collect();
+    if let Some(payload) = cluster::encode_changes(node, &changes) {
+        // Delivered to the other nodes if, and when, the batch commits.
+        tx.execute("SELECT pg_notify($1, $2)", &[&cluster::CHANNEL, &payload])
+            .map_err(|e| Failure::After(backend(e)))?;
     }
     tx.commit().map_err(|e| Failure::After(backend(e)))
 }
@@ -156,7 +196,8 @@ impl PostgresStore {
             config,
             idle: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             returned: Condvar::new(),
-            single_node: Mutex::new(None),
+            node: random_node_id(),
+            lease: Mutex::new(cluster::Lease::new()),
         };
         let mut first = store.open_client()?;
         migrations::migrate(&mut first)?;
@@ -168,34 +209,17 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Claims the database for this node alone, until the store is dropped, with a
-    /// session-level advisory lock on a dedicated connection. Several nodes on one database
-    /// need cross-node cache invalidation, which Kagi does not have yet: without this, a
-    /// key disabled through one node could keep working through another.
-    ///
-    /// If the lock's connection is lost (a database restart), the claim lapses silently;
-    /// the lock only guards against starting a second node by mistake.
-    pub fn claim_single_node(&self) -> Result<(), StoreError> {
-        off_runtime(|| self.claim_single_node_here())
+    /// A dedicated connection listening for the changes other nodes commit (see
+    /// [`ChangeFeed::poll`]).
+    pub fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
+        off_runtime(|| ChangeFeed::open(self))
     }
 
-    fn claim_single_node_here(&self) -> Result<(), StoreError> {
-        let mut client = self.open_client()?;
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SINGLE_NODE_LOCK])
-            .map_err(backend)?
-            .try_get(0)
-            .map_err(backend)?;
-        if !locked {
-            return Err(StoreError::Backend(
-                "another Kagi node is serving this database; several nodes on one database are not supported yet".into(),
-            ));
-        }
-        *self.single_node.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
-        Ok(())
+    fn node_id(&self) -> u64 {
+        self.node
     }
 
-    fn open_client(&self) -> Result<Client, StoreError> {
+    pub(crate) fn open_client(&self) -> Result<Client, StoreError> {
         let mut client = self.config.connect(NoTls).map_err(backend)?;
         // Durable before `apply` returns, whatever the server's default says.
         client
@@ -224,13 +248,15 @@ impl PostgresStore {
 
     fn apply_here(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut conn = self.checkout();
-        let outcome = match apply_once(conn.client()?, writes) {
-            Err(Failure::BeforeBegin(_)) if conn.lost() => apply_once(conn.client()?, writes),
+        let outcome = match apply_once(conn.client()?, self.node, writes) {
+            Err(Failure::BeforeBegin(_)) if conn.lost() => {
+                apply_once(conn.client()?, self.node, writes)
+            }
             other => other,
         };
         match outcome {
             Ok(()) => Ok(()),
-            Err(Failure::After(StoreError::Conflict)) => Err(StoreError::Conflict),
+            Err(Failure::After(e @ (StoreError::Conflict | StoreError::Stale))) => Err(e),
             Err(Failure::BeforeBegin(e) | Failure::After(e)) => {
                 // Not retried (the COMMIT may have landed), but a dead connection is not
                 // handed to the next caller either.
@@ -262,18 +288,27 @@ impl Drop for PostgresStore {
     /// Closing a client also runs on its private runtime: do it off any async thread.
     fn drop(&mut self) {
         let idle = std::mem::take(&mut *self.idle());
-        let claim = self
-            .single_node
+        let lease = self
+            .lease
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
-            .take();
-        off_runtime(move || drop((idle, claim)));
+            .take_client();
+        off_runtime(move || drop((idle, lease)));
     }
 }
 
 impl Store for PostgresStore {
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         off_runtime(|| self.apply_here(&writes))
+    }
+
+    fn maintenance_lease(&self) -> Result<bool, StoreError> {
+        off_runtime(|| {
+            self.lease
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .check(self)
+        })
     }
 
     fn load_key(&self, region: &Region, key_id: &KeyId) -> Result<Option<StoredKey>, StoreError> {

@@ -300,24 +300,147 @@ fn a_broken_connection_is_replaced_on_next_use() {
 }
 
 #[test]
-fn only_one_node_can_claim_a_database() {
+fn one_node_at_a_time_holds_the_maintenance_lease() {
     let dbs = TestDatabases::new();
     let url = dbs.create();
     let first = PostgresStore::connect(&url).unwrap();
-    first.claim_single_node().unwrap();
     let second = PostgresStore::connect(&url).unwrap();
-    let err = second.claim_single_node().unwrap_err();
-    assert!(err.to_string().contains("another Kagi node"), "{err}");
-    drop(first); // its lock connection closes, releasing the claim
-    let mut claimed = false;
-    for _ in 0..50 {
-        if second.claim_single_node().is_ok() {
-            claimed = true;
+    assert!(first.maintenance_lease().unwrap());
+    assert!(!second.maintenance_lease().unwrap());
+    assert!(first.maintenance_lease().unwrap(), "the holder keeps it");
+    drop(first); // its session ends, and the lock with it
+    let mut taken = false;
+    for _ in 0..100 {
+        if second.maintenance_lease().unwrap() {
+            taken = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(claimed, "the claim is released when its node goes away");
+    assert!(taken, "the lease passes on when its holder goes away");
+}
+
+#[test]
+fn a_holder_that_loses_its_connection_stops_claiming_the_lease() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let store = PostgresStore::connect(&url).unwrap();
+    assert!(store.maintenance_lease().unwrap());
+    dbs.terminate_connections();
+    // The next check finds the session gone and claims nothing (or, reconnected, claims
+    // the lock afresh); it never reports a lease it lost as held without re-taking it.
+    let after = store.maintenance_lease();
+    assert!(
+        matches!(after, Err(StoreError::Unavailable(_))) || after.is_ok(),
+        "{after:?}"
+    );
+    assert!(
+        store.maintenance_lease().unwrap(),
+        "re-claimed once reconnected"
+    );
+}
+
+fn access_key(id: &str) -> AccessKeyRecord {
+    AccessKeyRecord {
+        access_key_id: id.into(),
+        user_name: "alice".into(),
+        status: AccessKeyStatus::Active,
+        created_at: Timestamp(1),
+        admin: false,
+        wrapped_secret: vec![1],
+        account: None,
+    }
+}
+
+#[test]
+fn committed_changes_reach_the_other_nodes_and_nothing_else_does() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let a = PostgresStore::connect(&url).unwrap();
+    let b = PostgresStore::connect(&url).unwrap();
+    let mut feed_a = a.change_feed().unwrap();
+    let mut feed_b = b.change_feed().unwrap();
+    a.apply(vec![Write::PutAccessKey(access_key("KAGIONE"))])
+        .unwrap();
+    // A batch that fails (the same id again) notifies no one.
+    assert!(a
+        .apply(vec![
+            Write::PutAccessKey(access_key("KAGITWO")),
+            Write::PutAccessKey(access_key("KAGIONE")),
+        ])
+        .is_err());
+    // Settings are not cached: no notification either.
+    a.apply(vec![Write::PutSetting {
+        name: "x".into(),
+        value: "y".into(),
+    }])
+    .unwrap();
+    let seen = feed_b.poll(Duration::ZERO).unwrap();
+    assert_eq!(
+        seen.changes,
+        vec![kagi_kms::Change::AccessKey {
+            access_key_id: "KAGIONE".into()
+        }]
+    );
+    assert!(!seen.forget_everything);
+    assert_eq!(
+        feed_a.poll(Duration::ZERO).unwrap(),
+        Changes::default(),
+        "a node skips its own changes"
+    );
+    assert_eq!(feed_b.poll(Duration::ZERO).unwrap(), Changes::default());
+}
+
+/// What the cache's staleness bound rests on: once `poll` returns, every change committed
+/// before it was called has been delivered.
+#[test]
+fn a_poll_returns_every_change_committed_before_it() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let a = PostgresStore::connect(&url).unwrap();
+    let b = PostgresStore::connect(&url).unwrap();
+    let mut feed = b.change_feed().unwrap();
+    for n in 0..100 {
+        let id = format!("KAGI{n:04}");
+        a.apply(vec![Write::PutAccessKey(access_key(&id))]).unwrap();
+        let seen = feed.poll(Duration::ZERO).unwrap();
+        assert_eq!(
+            seen.changes,
+            vec![kagi_kms::Change::AccessKey { access_key_id: id }],
+            "round {n}"
+        );
+    }
+}
+
+#[test]
+fn a_feed_whose_connection_is_lost_says_so() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let store = PostgresStore::connect(&url).unwrap();
+    let mut feed = store.change_feed().unwrap();
+    feed.poll(Duration::ZERO).unwrap();
+    dbs.terminate_connections();
+    let mut failed = false;
+    for _ in 0..3 {
+        if let Err(e) = feed.poll(Duration::from_millis(50)) {
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "a terminated feed must report the loss");
+    // Reads reconnect by themselves; a new feed works.
+    let mut again = store.change_feed().unwrap();
+    assert!(again.poll(Duration::ZERO).is_ok());
+}
+
+/// A server that is not there is `Unavailable` (DependencyTimeoutException to clients),
+/// not an internal error.
+#[test]
+fn an_unreachable_server_is_unavailable() {
+    let err = PostgresStore::connect("postgres://kagi@127.0.0.1:1/nothing?connect_timeout=2")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
 
 /// Version 2 gives every user with a non-admin access key the access all users had before

@@ -1,0 +1,365 @@
+//! Several Kagi nodes on one PostgreSQL database behave as one KMS, driven through the AWS
+//! SDK for Rust: what one node creates the others use at once; what one node disables,
+//! deletes or restricts the others refuse within the 1-second staleness limit; scheduled
+//! deletion happens exactly once; the nodes ride out a database restart and refuse
+//! (retryably) rather than serve stale state while the database is out of reach.
+//!
+//! Each test creates its own database on 127.0.0.1:5432 and drops it afterwards.
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use kagi_audit::index::{AttributeKey, LookupQuery};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use test_support::{error_code, new_key, PgDatabase, TestServer};
+use tokio::net::{TcpListener, TcpStream};
+
+const REGION: &str = "us-east-1";
+
+/// The bound the nodes promise (`kagi::cluster::STALENESS_LIMIT`).
+const LIMIT: Duration = kagi::cluster::STALENESS_LIMIT;
+
+async fn three_nodes(db: &PgDatabase) -> (TestServer, TestServer, TestServer) {
+    three_nodes_with(TestServer::builder().store_url(&db.url), |b| b).await
+}
+
+async fn three_nodes_with(
+    first: test_support::TestServerBuilder,
+    others: impl Fn(test_support::TestServerBuilder) -> test_support::TestServerBuilder,
+) -> (TestServer, TestServer, TestServer) {
+    let a = first.build().await;
+    let b = others(TestServer::builder().joining(&a)).build().await;
+    let c = others(TestServer::builder().joining(&a)).build().await;
+    (a, b, c)
+}
+
+async fn encrypt(kms: &aws_sdk_kms::Client, key: &str) -> String {
+    error_code(
+        kms.encrypt()
+            .key_id(key)
+            .plaintext(Blob::new(b"cluster".to_vec()))
+            .send()
+            .await,
+    )
+}
+
+/// How long until `check` returns `want` (polled every 10 ms), or `None` after 5 s.
+async fn time_until<F, Fut>(want: &str, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if check().await == want {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_serve_as_one_kms() {
+    let db = PgDatabase::create();
+    let (a, b, c) = three_nodes(&db).await;
+    let (ka, kb, kc) = (a.client(REGION), b.client(REGION), c.client(REGION));
+
+    // Created on A, usable on B and C at once.
+    let key = new_key(&ka).await;
+    let blob = kb
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(b"across nodes".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let plain = kc.decrypt().ciphertext_blob(blob).send().await.unwrap();
+    assert_eq!(plain.plaintext.unwrap().as_ref(), b"across nodes");
+    kb.create_alias()
+        .alias_name("alias/shared")
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(encrypt(&kc, "alias/shared").await, "OK");
+
+    // Disabled on A: refused on B and C within the limit (both have it cached).
+    assert_eq!(encrypt(&kb, &key).await, "OK");
+    assert_eq!(encrypt(&kc, &key).await, "OK");
+    ka.disable_key().key_id(&key).send().await.unwrap();
+    for (name, node) in [("B", &kb), ("C", &kc)] {
+        let took = time_until("DisabledException", || encrypt(node, &key))
+            .await
+            .unwrap_or_else(|| panic!("node {name} still encrypts 5 s after DisableKey"));
+        assert!(took <= LIMIT, "node {name} took {took:?}");
+    }
+    // Re-enabled on C: usable on A again.
+    kc.enable_key().key_id(&key).send().await.unwrap();
+    let took = time_until("OK", || encrypt(&ka, &key)).await.unwrap();
+    assert!(took <= LIMIT, "{took:?}");
+
+    // An access key made on A works on C at once; a key policy change on A binds C.
+    let (id, secret) = a
+        .user_credentials(
+            "app",
+            Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#),
+        )
+        .await;
+    let app_on_c = c.client_with(REGION, &id, &secret);
+    assert_eq!(encrypt(&app_on_c, &key).await, "OK");
+    let account = a.app.kms.account().to_string();
+    let deny_app = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},
+            {{"Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::{account}:user/app"}},"Action":"kms:Encrypt","Resource":"*"}}]}}"#
+    );
+    ka.put_key_policy()
+        .key_id(&key)
+        .policy(deny_app)
+        .send()
+        .await
+        .unwrap();
+    let took = time_until("AccessDeniedException", || encrypt(&app_on_c, &key))
+        .await
+        .expect("the new key policy reaches C");
+    assert!(took <= LIMIT, "{took:?}");
+
+    // A grant made on B lets a user with no policy of its own use the key on C.
+    let other_key = new_key(&ka).await;
+    let (id, secret) = a.user_credentials("granted", None).await;
+    let granted_on_c = c.client_with(REGION, &id, &secret);
+    assert_eq!(
+        encrypt(&granted_on_c, &other_key).await,
+        "AccessDeniedException"
+    );
+    kb.create_grant()
+        .key_id(&other_key)
+        .grantee_principal(format!("arn:aws:iam::{account}:user/granted"))
+        .operations(aws_sdk_kms::types::GrantOperation::Encrypt)
+        .send()
+        .await
+        .unwrap();
+    let took = time_until("OK", || encrypt(&granted_on_c, &other_key))
+        .await
+        .expect("the grant reaches C");
+    assert!(took <= LIMIT, "{took:?}");
+
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+fn service_events(node: &TestServer, name: &str) -> usize {
+    let query = LookupQuery {
+        attribute: Some((AttributeKey::EventName, name.into())),
+        max_results: 50,
+        ..LookupQuery::default()
+    };
+    let (events, _) = node.app.audit.lookup(&query).expect("lookup");
+    events
+        .iter()
+        .filter(|e| String::from_utf8_lossy(e).contains("\"AwsServiceEvent\""))
+        .count()
+}
+
+/// Every node runs the maintenance loop; one holds the lease, so a key whose deletion
+/// window ends is deleted once and recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_deletion_runs_once_across_the_cluster() {
+    let db = PgDatabase::create();
+    let clock = test_support::manual_clock_now();
+    let (a, b, c) = three_nodes_with(
+        TestServer::builder()
+            .store_url(&db.url)
+            .manual_clock(clock.clone()),
+        |builder| builder.manual_clock(clock.clone()),
+    )
+    .await;
+    let ka = a.client(REGION);
+    let keys = [new_key(&ka).await, new_key(&ka).await];
+    for key in &keys {
+        ka.schedule_key_deletion()
+            .key_id(key)
+            .pending_window_in_days(7)
+            .send()
+            .await
+            .unwrap();
+    }
+    clock.advance_days(8);
+    let kc = c.client(REGION);
+    for key in &keys {
+        let gone = time_until("NotFoundException", || async {
+            error_code(kc.describe_key().key_id(key).send().await)
+        })
+        .await;
+        assert!(gone.is_some(), "key {key} was not deleted");
+    }
+    // Let the other nodes run a few more passes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let recorded: usize = [&a, &b, &c]
+        .iter()
+        .map(|n| service_events(n, "DeleteKey"))
+        .sum();
+    assert_eq!(recorded, keys.len(), "one DeleteKey service event per key");
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+/// A database restart ends every session; the nodes reconnect by themselves, and changes
+/// made after it still propagate (the change feed was reopened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cluster_rides_out_a_database_restart() {
+    let db = PgDatabase::create();
+    let (a, b, c) = three_nodes(&db).await;
+    let (ka, kb) = (a.client(REGION), b.client(REGION));
+    let key = new_key(&ka).await;
+    assert_eq!(encrypt(&kb, &key).await, "OK");
+    db.terminate_connections();
+    // Writes and reads work again without any operator action.
+    let took = time_until("OK", || async { error_code(ka.create_key().send().await) })
+        .await
+        .expect("CreateKey works again after the restart");
+    assert!(took < Duration::from_secs(5));
+    assert_eq!(encrypt(&kb, &key).await, "OK");
+    // Give the feeds a moment to reopen, then check propagation still holds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ka.disable_key().key_id(&key).send().await.unwrap();
+    let took = time_until("DisabledException", || encrypt(&kb, &key))
+        .await
+        .expect("B hears of the change after the restart");
+    assert!(took <= LIMIT, "{took:?}");
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+/// A TCP relay to PostgreSQL that a test can cut (every connection dropped, new ones
+/// refused) and restore: the database becoming unreachable for one node.
+struct Relay {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: &'static str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (flag, tasks) = (cut.clone(), open.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if flag.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(task);
+            }
+        });
+        Relay { addr, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for task in self.open.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The failure rule: while a node cannot reach the database it serves from its cache for
+/// at most the staleness limit (no other node's change can have gone unnoticed for
+/// longer), then refuses with the retryable `DependencyTimeoutException`; writes are
+/// refused the same way; it recovers by itself when the database returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_cut_off_from_the_database_refuses_after_the_limit_and_recovers() {
+    let db = PgDatabase::create();
+    let relay = Relay::start("127.0.0.1:5432").await;
+    let via_relay = db
+        .url
+        .replacen("127.0.0.1:5432", &relay.addr.to_string(), 1);
+    let a = TestServer::builder().store_url(&db.url).build().await;
+    let b = TestServer::builder()
+        .joining(&a)
+        .store_url(&via_relay)
+        .build()
+        .await;
+    let ka = a.client(REGION);
+    // No SDK retries: each refusal is seen as it happens.
+    let kb = aws_sdk_kms::Client::from_conf(
+        b.client(REGION)
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let key = new_key(&ka).await;
+    assert_eq!(encrypt(&kb, &key).await, "OK");
+
+    relay.cut();
+    let cut_at = Instant::now();
+    // Writes through B fail at once, retryably.
+    assert_eq!(
+        error_code(kb.create_key().send().await),
+        "DependencyTimeoutException"
+    );
+    // Meanwhile A (still connected) disables the key.
+    ka.disable_key().key_id(&key).send().await.unwrap();
+    // B may answer from its cache until the limit, never after: then it refuses.
+    let mut last_ok = None;
+    loop {
+        match encrypt(&kb, &key).await.as_str() {
+            "OK" => last_ok = Some(cut_at.elapsed()),
+            "DependencyTimeoutException" => break,
+            other => panic!("B answered {other} while cut off"),
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(5),
+            "B still serves 5 s after losing the database"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(t) = last_ok {
+        assert!(
+            t <= LIMIT + Duration::from_millis(300),
+            "B served from its cache {t:?} after losing the database"
+        );
+    }
+    relay.restore();
+    // Back by itself, and current: the key is disabled.
+    let back = time_until("DisabledException", || encrypt(&kb, &key))
+        .await
+        .expect("B recovers when the database returns");
+    assert!(back < Duration::from_secs(5));
+    assert_eq!(
+        error_code(
+            kb.generate_data_key()
+                .key_id(new_key(&kb).await)
+                .key_spec(DataKeySpec::Aes256)
+                .send()
+                .await
+        ),
+        "OK"
+    );
+    a.stop().await;
+    b.stop().await;
+}
