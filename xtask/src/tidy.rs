@@ -91,6 +91,11 @@ mod tests {
             ["kagi-audit", "kagi-store"],
             "rusqlite: only kagi-store and kagi-audit's rebuildable lookup index may use it"
         );
-        assert_eq!(users_of(&deps, "postgres"), ["kagi-store"], "postgres");
+        // The test support and the benchmark only create and drop their own databases.
+        assert_eq!(
+            users_of(&deps, "postgres"),
+            ["kagi-bench", "kagi-store", "test-support"],
+            "postgres: only kagi-store, and the database set-up of tests and benchmarks"
+        );
     }
 }

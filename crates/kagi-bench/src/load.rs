@@ -103,7 +103,7 @@ impl PhaseResult {
     }
 }
 
-type Sender = SendRequest<Full<Bytes>>;
+pub type Sender = SendRequest<Full<Bytes>>;
 
 /// Opens one keep-alive HTTP/1.1 connection; its driver runs on its own task.
 pub async fn connect(addr: SocketAddr) -> Result<Sender> {

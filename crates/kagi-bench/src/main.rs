@@ -13,6 +13,7 @@
 //! It does not build anything (`cargo xtask bench` does) and does not compare runs.
 
 mod ceiling;
+mod cluster_cost;
 mod histogram;
 mod load;
 mod policy_cost;
@@ -48,6 +49,11 @@ usage: kagi-bench [options]
                        `git describe --always --dirty`)
   --audit-only         only the audit-cost comparison (two fresh servers), then its table
   --policy-only        only the authorization-cost comparison (one fresh server), then its table
+  --cluster-only       only the scale-out comparison (one node on SQLite, one on PostgreSQL,
+                       two on one PostgreSQL database) and the DisableKey propagation delay
+  --postgres URL       the PostgreSQL server for --cluster-only, as a URL of a database to
+                       connect to while creating and dropping its own
+                       (default postgres://postgres@127.0.0.1:5432/postgres)
   --quick              a smoke run: --duration 2s --warmup 500ms --keys 2000 --cache-keys 200
                        (explicit flags still win)";
 
@@ -74,6 +80,8 @@ struct Options {
     revision: Option<String>,
     audit_only: bool,
     policy_only: bool,
+    cluster_only: bool,
+    postgres: String,
 }
 
 /// `10s`, `500ms`, `1m`, or plain seconds.
@@ -98,6 +106,8 @@ impl Options {
         let mut quick = false;
         let mut audit_only = false;
         let mut policy_only = false;
+        let mut cluster_only = false;
+        let mut postgres = None;
         let (mut kagi, mut connections, mut duration, mut warmup, mut keys, mut cache_keys) =
             (None, None, None, None, None, None);
         let (mut client_threads, mut revision) = (None, None);
@@ -121,6 +131,8 @@ impl Options {
                 "--quick" => quick = true,
                 "--audit-only" => audit_only = true,
                 "--policy-only" => policy_only = true,
+                "--cluster-only" => cluster_only = true,
+                "--postgres" => postgres = Some(value()?.clone()),
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -147,6 +159,9 @@ impl Options {
             revision,
             audit_only,
             policy_only,
+            cluster_only,
+            postgres: postgres
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         };
         if options.client_threads == Some(0) {
             bail!("--client-threads must be positive");
@@ -181,6 +196,20 @@ fn main() -> Result<()> {
         .context("starting the async runtime")?;
     if options.audit_only {
         print!("{}", run_audit_only(&options, &runtime)?);
+    } else if options.cluster_only {
+        let (kagi, work) = kagi_and_work_dir(&options)?;
+        let m = report::Machine::describe();
+        print!(
+            "### Kagi scale-out, {}
+
+- machine: {} CPUs, {}; load average at the start {}
+{}",
+            m.date,
+            m.cpus,
+            m.cpu_model,
+            m.load_average,
+            cluster_cost::measure(&runtime, &options, &kagi, work.path())?.render()
+        );
     } else if options.policy_only {
         let (kagi, work) = kagi_and_work_dir(&options)?;
         print!(

@@ -163,17 +163,22 @@ pub enum Change {
 }
 
 impl Write {
-    /// What this write changes in cached state; `None` for settings, which are not cached.
+    /// What this write changes in cached state; `None` when no other node can have a
+    /// cached copy to drop: settings (never cached), a key being created (no node has
+    /// seen it) and a key's new version (always written together with its key's `PutKey`,
+    /// which names the change). Not announcing key creation matters: PostgreSQL
+    /// serialises the commits of notifying transactions, which would cap CreateKey at one
+    /// commit per disk flush.
     pub fn change(&self) -> Option<Change> {
         let key = |region: &Region, key_id: &KeyId| Change::Key {
             region: region.clone(),
             key_id: *key_id,
         };
         Some(match self {
+            Write::PutKey(m) if m.revision <= 1 => return None,
             Write::PutKey(m) => key(&m.region, &m.key_id),
-            Write::AddVersion { region, key_id, .. } | Write::DestroyKey { region, key_id, .. } => {
-                key(region, key_id)
-            }
+            Write::AddVersion { .. } => return None,
+            Write::DestroyKey { region, key_id, .. } => key(region, key_id),
             Write::CreateAlias(a) | Write::UpdateAlias(a) => Change::Alias {
                 region: a.region.clone(),
                 name: a.name.clone(),

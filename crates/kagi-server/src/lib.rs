@@ -393,7 +393,8 @@ impl Server {
         if !self.audit.is_healthy() {
             return Err(ApiError::AuditUnavailable);
         }
-        let caller = auth::authenticate(self, &parts, &signed_body, op, peer)?;
+        let caller = self
+            .off_workers_if_uncached(|| auth::authenticate(self, &parts, &signed_body, op, peer))?;
         facts.region = Some(caller.region.to_string());
         facts.principal = Some(caller.principal.clone());
         let op = op.ok_or_else(|| ApiError::UnknownOperation {
@@ -410,10 +411,27 @@ impl Server {
             let audit = self.audit.clone();
             run_blocking(move || Ok(run_operation(&kms, &audit, op, &caller, &body))).await?
         } else {
-            run_operation(&self.kms, &self.audit, op, &caller, &body)
+            self.off_workers_if_uncached(|| {
+                run_operation(&self.kms, &self.audit, op, &caller, &body)
+            })
         };
         facts.resources = resources;
         result
+    }
+
+    /// Runs `f`, which normally finds what it needs in the domain's cache, inline; but
+    /// while the cache is not trusted (a shared store whose change feed is lost, see
+    /// `Kms::mark_synced`) every lookup waits on the store, so `f` then runs as blocking
+    /// work, and a database that stopped answering cannot stall the async workers.
+    fn off_workers_if_uncached<T>(&self, f: impl FnOnce() -> T) -> T {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let multi_thread =
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if multi_thread && !self.kms.cache_is_trusted() {
+            tokio::task::block_in_place(f)
+        } else {
+            f()
+        }
     }
 
     /// Reads the body into zeroizing memory (it may hold plaintext), within the limit.

@@ -105,6 +105,7 @@ pub fn open_trail(
     root: &RootKey,
     rng: &dyn Rng,
     account: &AccountId,
+    node: Option<&str>,
     clock: Arc<dyn Clock>,
 ) -> Result<AuditTrail> {
     if config.dangerous_discard {
@@ -140,7 +141,11 @@ pub fn open_trail(
     )?;
     let key_name = KeyName::new(format!("kagi-audit-{account}"))?;
     let options = TrailOptions {
-        origin: format!("kagi/{account}"),
+        // One log per node on a shared store: the node's name tells their checkpoints apart.
+        origin: match node {
+            Some(node) => format!("kagi/{account}/{node}"),
+            None => format!("kagi/{account}"),
+        },
         key_name: key_name.clone(),
         checkpoint_interval: Duration::from_secs(1),
         retention: config.retention,

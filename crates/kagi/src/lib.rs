@@ -42,6 +42,10 @@ pub struct Config {
     /// credentials and the node's audit log stay in the data directory either way.
     pub store_url: Option<String>,
     pub account_id: Option<String>,
+    /// The node's name, which names its audit log (`kagi/<account>/<node>`): several nodes
+    /// on one store keep one log each. `None` on a shared store means the name kept in
+    /// `<data-dir>/node-name` (created at first start); on the embedded store, no name.
+    pub node_name: Option<String>,
     /// See [`ServerConfig::dangerous_dev_mode`].
     pub dangerous_dev_mode: bool,
     /// How often scheduled deletions and rotations are checked.
@@ -58,6 +62,7 @@ impl Config {
             data_dir: None,
             store_url: None,
             account_id: None,
+            node_name: None,
             dangerous_dev_mode: false,
             maintenance_interval: Duration::from_secs(1),
             max_connections: ServerConfig::default().max_connections,
@@ -170,6 +175,11 @@ impl App {
         }
         let account = AccountId::parse(&stored)
             .with_context(|| format!("stored account id {stored:?} is invalid"))?;
+        let node = match (&config.node_name, &handle) {
+            (Some(name), _) => Some(check_node_name(name)?),
+            (None, StoreHandle::Postgres(_)) => Some(node_name(&data_dir, rng.as_ref())?),
+            (None, StoreHandle::Sqlite(_)) => None,
+        };
         // Event times are wall-clock times (like SigV4's), whatever clock the keys run on.
         let audit = Arc::new(audit::open_trail(
             &config.audit,
@@ -178,6 +188,7 @@ impl App {
             &root,
             rng.as_ref(),
             &account,
+            node.as_deref(),
             Arc::new(SystemClock),
         )?);
         let kms = Arc::new(Kms::new(
@@ -283,6 +294,43 @@ fn open_sqlite(data_dir: &Path) -> Result<SqliteStore> {
         .open(&db_path)
         .with_context(|| format!("creating {}", db_path.display()))?;
     SqliteStore::open(&db_path).context("opening the database")
+}
+
+/// A node name: 1–64 letters, digits, `.`, `_` or `-` (it becomes part of the checkpoint
+/// origin line).
+fn check_node_name(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        bail!("node name {name:?} must be 1-64 letters, digits, '.', '_' or '-'");
+    }
+    Ok(name.to_string())
+}
+
+/// The name kept in `<data-dir>/node-name`, created (`node-<8 hex digits>`) on first use.
+fn node_name(data_dir: &Path, rng: &dyn Rng) -> Result<String> {
+    let path = data_dir.join("node-name");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => check_node_name(text.trim()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 4];
+            rng.fill(&mut bytes).context("generating a node name")?;
+            let name = format!("node-{}", hex(&bytes));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            writeln!(f, "{name}")?;
+            f.sync_all()?;
+            Ok(name)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// Writes a setting that must have one value for every node (`Write::InitSetting`) and

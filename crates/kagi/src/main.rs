@@ -45,9 +45,13 @@ struct ServeArgs {
     #[arg(long, env = "KAGI_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Where keys are stored: leave out for the embedded SQLite database in the data
-    /// directory, or give a postgres:// URL (one node per database for now).
+    /// directory, or give a postgres:// URL that several nodes may share.
     #[arg(long = "store", env = "KAGI_STORE")]
     store_url: Option<String>,
+    /// This node's name in its audit checkpoints (`kagi/<account>/<name>`). Default on a
+    /// PostgreSQL store: generated at first start and kept in <data-dir>/node-name.
+    #[arg(long, env = "KAGI_NODE_NAME")]
+    node_name: Option<String>,
     /// The 12-digit AWS account id this installation answers as (first start only).
     #[arg(long, env = "KAGI_ACCOUNT_ID")]
     account_id: Option<String>,
@@ -263,6 +267,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut config = Config::new(args.listen);
     config.data_dir = args.data_dir;
     config.store_url = args.store_url;
+    config.node_name = args.node_name;
     config.account_id = args.account_id;
     config.dangerous_dev_mode = args.dangerous_dev;
     config.max_connections = args.max_connections.max(1);

@@ -149,6 +149,19 @@ async fn three_nodes_serve_as_one_kms() {
         .expect("the grant reaches C");
     assert!(took <= LIMIT, "{took:?}");
 
+    // Each node keeps its own audit log, named after the node in its checkpoints.
+    let origins: std::collections::BTreeSet<String> = [&a, &b, &c]
+        .iter()
+        .map(|n| {
+            let note = n.app.audit.checkpoint().expect("checkpoint").note;
+            note.lines().next().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(origins.len(), 3, "{origins:?}");
+    assert!(origins
+        .iter()
+        .all(|o| o.starts_with(&format!("kagi/{account}/node-"))));
+
     for node in [a, b, c] {
         node.stop().await;
     }
@@ -240,21 +253,37 @@ async fn the_cluster_rides_out_a_database_restart() {
 }
 
 /// A TCP relay to PostgreSQL that a test can cut (every connection dropped, new ones
-/// refused) and restore: the database becoming unreachable for one node.
+/// refused) and restore: the database becoming unreachable for one node. It runs on a
+/// runtime of its own, so that nothing the server does can hold it up.
 struct Relay {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // Dropped inside the test's runtime, where a blocking shutdown is not allowed.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Relay {
-    async fn start(target: &'static str) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    fn start(target: &'static str) -> Relay {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let (flag, tasks) = (cut.clone(), open.clone());
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     return;
@@ -271,7 +300,12 @@ impl Relay {
                 tasks.lock().unwrap().push(task);
             }
         });
-        Relay { addr, cut, open }
+        Relay {
+            addr,
+            cut,
+            open,
+            runtime: Some(runtime),
+        }
     }
 
     fn cut(&self) {
@@ -293,7 +327,9 @@ impl Relay {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_cut_off_from_the_database_refuses_after_the_limit_and_recovers() {
     let db = PgDatabase::create();
-    let relay = Relay::start("127.0.0.1:5432").await;
+    let relay = std::thread::spawn(|| Relay::start("127.0.0.1:5432"))
+        .join()
+        .unwrap();
     let via_relay = db
         .url
         .replacen("127.0.0.1:5432", &relay.addr.to_string(), 1);

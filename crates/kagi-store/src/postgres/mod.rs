@@ -34,7 +34,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Connections per store. Writers and readers share them; a caller waits for a free one.
-const POOL_SIZE: usize = 4;
+/// Commits on separate connections share the server's WAL flushes, so this bounds how
+/// many writes of one node can share one.
+const POOL_SIZE: usize = 16;
 
 /// How long a liveness probe after a failure may wait for the server.
 const LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -191,6 +193,16 @@ impl PostgresStore {
         }
         if config.get_application_name().is_none() {
             config.application_name("kagi");
+        }
+        // A server that vanished without closing the connection (power loss, a partition)
+        // is noticed within seconds instead of the kernel's default of many minutes:
+        // unacknowledged data times out, and idle connections are probed.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(10));
+        }
+        config.keepalives(true);
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_secs(10));
         }
         let store = Self {
             config,
