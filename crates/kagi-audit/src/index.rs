@@ -21,24 +21,44 @@
 //! exact however out of order event times are. An `eventID` is found through a per-segment
 //! table of (FNV-1a hash, slot) sorted by hash; the string is compared before answering.
 //!
-//! - The newest segment is *open*: in memory ([`memory`]), where an insert costs a few
-//!   hash-map look-ups and pushes (about 1 µs per event, docs/benchmarks.md). When an
+//! - The newest segment is *open*: in memory (`index/memory.rs`), where an insert costs a few
+//!   hash-map look-ups and pushes: about 2,800 instructions and 0.7–1.3 µs of CPU per
+//!   event including writing segments, against ~56,000 and 6–25 µs for the SQLite index
+//!   this replaced (docs/benchmarks.md, "LookupEvents over 1,000,000 events"). When an
 //!   event of a later segment arrives, the open one is written as an immutable segment
-//!   file ([`segment`]; format in docs/formats.md): temporary file, fsync, rename, fsync
-//!   of the directory. Nothing else is ever written on the insert path.
-//! - Segment files are opened with `read_at`. Opening the index reads every file once to
-//!   check its CRC-32 and structure (start-up already reads and hashes the whole log,
-//!   which is several times larger), then keeps per file only its header, the time bounds
-//!   of its blocks and sparse fences (every 16th dictionary entry, every 256th event-id
-//!   hash): about 8 KiB plus 1/16 of its dictionary's values per 65,536 events, i.e.
-//!   ~0.15 bytes per event. The open segment costs about 170 bytes per event (records,
-//!   ids, postings): at most ~11 MiB. A lookup opens the files it visits; no descriptor
-//!   is held between calls.
+//!   file (`index/segment.rs`; format in docs/formats.md): temporary file, fsync, rename, fsync
+//!   of the directory (~10 MiB, ~20 ms, once per 65,536 events). Nothing else is written
+//!   on the insert path.
+//! - Segment files are read with `read_at`. Opening the index reads every file once to
+//!   check its CRC-32 and structure (about 0.15 s per million events; start-up already
+//!   reads and hashes the whole log, which is eight times larger), then keeps per file
+//!   only its header, the time bounds of its blocks and sparse fences (every 16th
+//!   dictionary entry, every 256th event-id hash): 8 KiB plus 1/16 of its dictionary
+//!   (~28 KiB with the benchmark's 4,000 terms per segment), under half a byte per event.
+//!   The open segment costs about 170 bytes per event (64-byte records, ids, postings,
+//!   terms): ~11 MiB when full, twice that for a moment while it is written. A lookup
+//!   opens the files it visits; no descriptor is held between calls.
 //! - Retention ([`EventIndex::delete_before`]) removes segment files whose every event
 //!   is older than the cutoff; a segment only partly older gets a *cutoff* (events older
 //!   than it are hidden), persisted in the small `index.state` file with the high-water
 //!   mark, keyed by the file's generation so that it never applies to a later copy.
 //!   Deleted events of the open segment are removed from it, and it is written at once.
+//!
+//! Choices, and why:
+//!
+//! - Segments are a fixed grid of sequence numbers, not "the next 65,536 events": every
+//!   seq has exactly one home, so re-feeding, gaps (records that are not events) and
+//!   out-of-order inserts need no bookkeeping, and a slot fits in a u16.
+//! - Time ranges prune by the exact [min, max] of each 256-slot block instead of the
+//!   monotone `time_upper`/`time_lower` bounds of the SQLite schema: just as exact, and
+//!   nothing to maintain when an older event arrives late.
+//! - Terms are interned through a keyed (SipHash) map, because values such as a claimed
+//!   access key id or an unknown operation's name come from unauthenticated clients; a
+//!   small direct-mapped cache with a cheap hash sits in front of it and is checked
+//!   against the stored term, so a collision only costs the keyed look-up.
+//! - A damaged file fails the whole open, and the trail rebuilds everything: dropping
+//!   one file and re-feeding it would need the high-water mark to move back below files
+//!   written later. Damage is rare; a rebuild costs one re-feed of the log.
 //!
 //! # Crash safety
 //!
