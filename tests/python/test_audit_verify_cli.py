@@ -87,9 +87,11 @@ def sealed_trail(kagi_bin, tmp_path_factory) -> Trail:
         code = server.stop()
     assert code == 0, f"kagi exited {code} on SIGTERM\n{server.diagnostics()}"
     trail = Trail(data / "audit", data / "cloudtrail")
-    for name in ("checkpoint.note", "checkpoints.log", "index.sqlite", "audit-key.pub",
+    for name in ("checkpoint.note", "checkpoints.log", "audit-key.pub",
                  "digest-public-key.der"):
         assert (trail.audit / name).is_file(), f"{name} is missing from {trail.audit}"
+    # The lookup index is a directory of segment files; SIGTERM writes the open one.
+    assert any((trail.audit / "index").glob("seg-*.idx")), f"no index segment in {trail.audit}"
     assert sealed_log_files(trail.cloudtrail), "SIGTERM sealed no CloudTrail log file"
     digests = digest_files(trail.cloudtrail)
     assert digests, "SIGTERM wrote no digest file"

@@ -80,16 +80,15 @@ mod tests {
         }
     }
 
-    /// SQL belongs to the store, with one exception: the audit trail's lookup index
-    /// (`kagi-audit/src/index.rs`) is a SQLite cache derived from the audit log, which is
-    /// rebuilt from the log, never a source of truth, and never sees PostgreSQL.
+    /// SQL belongs to the store. (The audit trail's lookup index, `kagi-audit/src/index.rs`,
+    /// is its own segment format, not a database.)
     #[test]
-    fn only_the_store_and_the_audit_index_know_sql() {
+    fn only_the_store_knows_sql() {
         let deps = dependencies();
         assert_eq!(
             users_of(&deps, "rusqlite"),
-            ["kagi-audit", "kagi-store"],
-            "rusqlite: only kagi-store and kagi-audit's rebuildable lookup index may use it"
+            ["kagi-store"],
+            "rusqlite: only kagi-store may use it"
         );
         // The test support and the benchmark only create and drop their own databases.
         assert_eq!(

@@ -7,12 +7,18 @@
 //! (`CloudTrailEvent::parse`), which is what the server does to answer.
 //!
 //! `cargo run --release -p kagi-audit --example lookup_speed -- [--events N]
-//! [--lookups N] [--batch N]` (defaults 1,000,000 events, 1,000 lookups per ResourceName
-//! shape, batches of 1,000). Everything lives in a temporary directory, so the page cache
-//! is warm: these are the figures of a server whose log and index fit in memory. Not a
-//! test: a timing assertion would be flaky on a shared machine; the targets are a p95 of
-//! at most 50 ms per page of 50 by ResourceName over 1,000,000 events, and at least
-//! 50,000 indexed events per second. Results: docs/benchmarks.md.
+//! [--lookups N] [--batch N] [--insert-only]` (defaults 1,000,000 events, 1,000 lookups
+//! per ResourceName shape, batches of 1,000). Everything lives in a temporary directory,
+//! so the page cache is warm: these are the figures of a server whose log and index fit
+//! in memory. Not a test: a timing assertion would be flaky on a shared machine; the
+//! targets are a p95 of at most 50 ms per page of 50 by ResourceName over 1,000,000
+//! events, and at most about 1.5 µs of CPU per indexed event. Results:
+//! docs/benchmarks.md.
+//!
+//! `--insert-only` skips the log and the lookups: it builds the index entries in memory
+//! (fake locations) and times only `insert_batch`, on one thread. That is the shape to run
+//! under `valgrind --tool=callgrind --toggle-collect='*EventIndex*insert_batch*'`, whose
+//! instruction counts do not move with the machine's load.
 
 use kagi_audit::event::{
     CloudTrailEvent, EventTime, EventType, IdentityType, Resource, UserIdentity, EVENT_VERSION,
@@ -156,12 +162,66 @@ fn event(i: u64, secs: i64, rng: &mut Rng) -> CloudTrailEvent {
 fn dir_size(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
-        let meta = entry?.metadata()?;
+        let entry = entry?;
+        let meta = entry.metadata()?;
         if meta.is_file() {
             total += meta.len();
+        } else if meta.is_dir() {
+            total += dir_size(&entry.path())?;
         }
     }
     Ok(total)
+}
+
+/// Bytes the index at `path` occupies: the file or directory itself, plus any `-wal` and
+/// `-shm` files next to it.
+fn index_size(path: &Path) -> std::io::Result<u64> {
+    let mut total = if path.is_dir() {
+        dir_size(path)?
+    } else {
+        std::fs::metadata(path)?.len()
+    };
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        total += std::fs::metadata(side).map_or(0, |m| m.len());
+    }
+    Ok(total)
+}
+
+/// Times `insert_batch` alone: entries built in memory with made-up locations, inserted in
+/// batches on this thread.
+fn insert_only(events: u64, batch_size: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let tmp = tempfile::tempdir()?;
+    let index_path = tmp.path().join("index");
+    let index = EventIndex::open(&index_path)?;
+    let mut rng = Rng(42);
+    let first_secs = END_SECS - events as i64;
+    let entries: Vec<IndexedEvent> = (0..events)
+        .map(|i| {
+            let ev = event(i, first_secs + i as i64, &mut rng);
+            IndexedEvent::from_event(&ev, i, i >> 16, 17 + (i & 0xffff) * 1300)
+        })
+        .collect();
+    let started = Instant::now();
+    let cpu = thread_cpu();
+    for batch in entries.chunks(batch_size) {
+        index.insert_batch(batch)?;
+    }
+    let wall = started.elapsed();
+    let cpu = match (cpu, thread_cpu()) {
+        (Some(before), Some(after)) => after.saturating_sub(before),
+        _ => wall,
+    };
+    println!(
+        "insert only, {events} events in batches of {batch_size}: {:.2} µs of CPU per event ({:.2} µs wall); index size {:.1} MB ({:.0} bytes per event)",
+        cpu.as_secs_f64() * 1e6 / events as f64,
+        wall.as_secs_f64() * 1e6 / events as f64,
+        index_size(&index_path)? as f64 / 1e6,
+        index_size(&index_path)? as f64 / events as f64,
+    );
+    assert_eq!(index.next_seq()?, events);
+    Ok(())
 }
 
 /// CPU time of the calling thread (Linux schedstat, nanoseconds), so that the insert rate
@@ -221,8 +281,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut events: u64 = 1_000_000;
     let mut lookups: usize = 1_000;
     let mut batch_size: usize = 1_000;
+    let mut only_inserts = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--insert-only" {
+            only_inserts = true;
+            continue;
+        }
         let value = args.next().ok_or("missing value")?;
         match arg.as_str() {
             "--events" => events = value.parse()?,
@@ -231,9 +296,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => return Err(format!("unknown option {arg}").into()),
         }
     }
+    if only_inserts {
+        return insert_only(events, batch_size);
+    }
     let tmp = tempfile::tempdir()?;
     let log_dir = tmp.path().join("log");
-    let index_path = tmp.path().join("index.sqlite");
+    let index_path = tmp.path().join("index");
     let (audit_log, _) = AuditLog::open(&log_dir)?;
     let index = EventIndex::open(&index_path)?;
     let mut rng = Rng(42);
@@ -300,13 +368,88 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         events as f64 / index_cpu.as_secs_f64(),
         index_cpu.as_secs_f64() * 1e6 / events as f64,
     );
-    let file_mb = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1e6);
+    let index_bytes = index_size(&index_path)?;
     println!(
-        "log size: {:.0} MB; index size: {:.0} MB, plus {:.0} MB of WAL not yet checkpointed",
+        "log size: {:.0} MB; index size on disk: {:.0} MB ({:.0} bytes per event)",
         dir_size(&log_dir)? as f64 / 1e6,
-        file_mb(&index_path),
-        file_mb(&tmp.path().join("index.sqlite-wal")),
+        index_bytes as f64 / 1e6,
+        index_bytes as f64 / events as f64,
     );
+    assert_eq!(index.next_seq()?, events);
+
+    // Start-up: reopening the index, and re-feeding 65,536 events (one segment of the
+    // postings index, what a crash can lose) from the log into a fresh index the way the
+    // trail's catch-up does: read, parse, build the entry, insert in batches of 2,048.
+    let t = Instant::now();
+    drop(index);
+    let closing = t.elapsed();
+    let t = Instant::now();
+    let index = EventIndex::open(&index_path)?;
+    let reopen = t.elapsed();
+    let durable = index.next_seq()?;
+    let refeed_events = events.min(65_536);
+    let refeed_dir = tempfile::tempdir()?;
+    let fresh = EventIndex::open(&refeed_dir.path().join("index"))?;
+    let t = Instant::now();
+    let mut batch = Vec::with_capacity(2048);
+    let mut failure = None;
+    log::for_each_record_from(&log_dir, 0, |rec| {
+        if rec.seq >= refeed_events {
+            return false;
+        }
+        if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
+            batch.push(IndexedEvent::from_event(
+                &ev,
+                rec.seq,
+                rec.segment,
+                rec.offset,
+            ));
+        }
+        if batch.len() >= 2048 {
+            if let Err(e) = fresh.insert_batch(&batch) {
+                failure = Some(e);
+                return false;
+            }
+            batch.clear();
+        }
+        true
+    })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    fresh.insert_batch(&batch)?;
+    let refeed = t.elapsed();
+    drop(fresh);
+    println!(
+        "closing the index: {:.1} ms; reopening it: {:.1} ms (durable high-water mark {durable} of {events}); re-feeding {refeed_events} events from the log: {:.0} ms",
+        ms(closing),
+        ms(reopen),
+        ms(refeed),
+    );
+    if durable < events {
+        // What the trail's catch-up does after this reopen.
+        let t = Instant::now();
+        let mut batch = Vec::new();
+        log::for_each_record_from(&log_dir, durable, |rec| {
+            if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
+                batch.push(IndexedEvent::from_event(
+                    &ev,
+                    rec.seq,
+                    rec.segment,
+                    rec.offset,
+                ));
+            }
+            true
+        })?;
+        for chunk in batch.chunks(2048) {
+            index.insert_batch(chunk)?;
+        }
+        println!(
+            "catch-up of the {} events past the high-water mark: {:.0} ms",
+            events - durable,
+            ms(t.elapsed())
+        );
+    }
     assert_eq!(index.next_seq()?, events);
 
     let mut rng = Rng(7);

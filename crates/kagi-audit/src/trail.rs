@@ -60,11 +60,14 @@ use std::time::{Duration, Instant};
 pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 const LOG_DIR: &str = "log";
-const INDEX_FILE: &str = "index.sqlite";
+const INDEX_DIR: &str = "index";
+/// The SQLite lookup index of earlier versions (a cache like its successor): removed at
+/// start-up, with its WAL and shared-memory files.
+const LEGACY_INDEX_FILE: &str = "index.sqlite";
 const LATEST_CHECKPOINT: &str = "checkpoint.note";
 const CHECKPOINT_HISTORY: &str = "checkpoints.log";
 const SEAL_STATE_DIR: &str = "seal";
-/// Most events the indexer writes in one transaction.
+/// Most events the indexer hands the index in one `insert_batch`.
 const INDEX_BATCH: usize = 2048;
 /// How often the sealer looks at how many events wait to be sealed.
 const SEAL_POLL: Duration = Duration::from_secs(5);
@@ -765,19 +768,30 @@ impl Durable {
     }
 }
 
-/// Opens the lookup index; one that cannot be opened (a damaged file) is moved aside and
-/// rebuilt from the log, which is the source of truth.
+/// Opens the lookup index; one that cannot be opened (a damaged or newer-format file) is
+/// moved aside (to `index.damaged`, replacing an earlier one) and rebuilt from the log,
+/// which is the source of truth.
 fn open_index(dir: &Path) -> Result<EventIndex, TrailError> {
-    let path = dir.join(INDEX_FILE);
+    for suffix in ["", "-wal", "-shm"] {
+        let legacy = dir.join(format!("{LEGACY_INDEX_FILE}{suffix}"));
+        match std::fs::remove_file(&legacy) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    let path = dir.join(INDEX_DIR);
     match EventIndex::open(&path) {
         Ok(index) => Ok(index),
         Err(e) => {
             eprintln_redacted("opening the lookup index (rebuilding it)", &e.into());
-            for suffix in ["", "-wal", "-shm"] {
-                let from = dir.join(format!("{INDEX_FILE}{suffix}"));
-                if from.exists() {
-                    std::fs::rename(&from, dir.join(format!("{INDEX_FILE}{suffix}.damaged")))?;
-                }
+            let aside = dir.join(format!("{INDEX_DIR}.damaged"));
+            if aside.is_dir() {
+                std::fs::remove_dir_all(&aside)?;
+            } else if aside.exists() {
+                std::fs::remove_file(&aside)?;
+            }
+            if path.exists() {
+                std::fs::rename(&path, &aside)?;
             }
             Ok(EventIndex::open(&path)?)
         }
@@ -802,7 +816,7 @@ fn wait_stop(stop: &(Mutex<bool>, Condvar), every: Duration) -> bool {
 }
 
 /// Background failures go to stderr: this crate has no logger, and none of these errors
-/// carries event contents (only I/O and SQLite messages).
+/// carries event contents (only I/O messages and index file names).
 fn eprintln_redacted(what: &str, e: &TrailError) {
     eprintln!("kagi audit: {what} failed: {e}");
 }
@@ -994,7 +1008,7 @@ mod tests {
         drop(trail);
 
         // The index is a cache: deleting it loses nothing.
-        std::fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
+        std::fs::remove_dir_all(dir.path().join(INDEX_DIR)).unwrap();
         let trail = open(dir.path()).unwrap();
         assert_eq!(trail.size(), 10);
         assert_eq!(trail.find_event("event-9").unwrap().seq, 9);
@@ -1011,9 +1025,44 @@ mod tests {
             trail.record_blocking(&event(i)).unwrap();
         }
         drop(trail);
-        std::fs::write(dir.path().join(INDEX_FILE), b"this is not a database").unwrap();
+        // Closing wrote the index's open segment: damage every file of the index.
+        let index_dir = dir.path().join(INDEX_DIR);
+        let mut damaged = 0;
+        for entry in std::fs::read_dir(&index_dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x40;
+            std::fs::write(&path, bytes).unwrap();
+            damaged += 1;
+        }
+        assert!(damaged > 0, "the index wrote no file");
         let trail = open(dir.path()).unwrap();
         assert_eq!(trail.find_event("event-4").unwrap().seq, 4);
+        assert!(dir.path().join("index.damaged").is_dir());
+        drop(trail);
+
+        // Not even a directory: moved aside too.
+        std::fs::remove_dir_all(&index_dir).unwrap();
+        std::fs::write(&index_dir, b"this is not an index").unwrap();
+        let trail = open(dir.path()).unwrap();
+        assert_eq!(trail.find_event("event-2").unwrap().seq, 2);
+    }
+
+    #[test]
+    fn the_sqlite_index_of_earlier_versions_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = open(dir.path()).unwrap();
+        trail.record_blocking(&event(0)).unwrap();
+        drop(trail);
+        for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            std::fs::write(dir.path().join(name), b"SQLite format 3\0").unwrap();
+        }
+        let trail = open(dir.path()).unwrap();
+        assert_eq!(trail.find_event("event-0").unwrap().seq, 0);
+        for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            assert!(!dir.path().join(name).exists(), "{name} is still there");
+        }
     }
 
     #[test]
