@@ -658,7 +658,6 @@ impl Segment {
         let terms = section(layout.terms, layout.postings)?;
         let postings = section(layout.postings, layout.ids)?;
         let ids = section(layout.ids, layout.strings)?;
-        let strings = section(layout.strings, layout.end)?;
 
         // Records: flags known, term ids in the dictionary, strings in the heap; their
         // times must agree with the blocks and the header.
@@ -769,7 +768,6 @@ impl Segment {
                 id_fences.push(entry.0);
             }
         }
-        let _ = strings; // Bounds of every record's strings were checked above.
 
         Ok(Self {
             path: path.to_path_buf(),
