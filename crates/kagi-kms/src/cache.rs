@@ -147,6 +147,8 @@ pub struct Cache {
     /// Until when (milliseconds of the domain clock) cached entries may be used without
     /// asking the store: `i64::MAX` when no other node writes to the store.
     trusted_until: AtomicI64,
+    /// Set when other nodes write to the store too.
+    shared: std::sync::atomic::AtomicBool,
     keys: RwLock<Regional<KeyId, Arc<KeyEntry>>>,
     aliases: RwLock<Regional<AliasName, KeyId>>,
     /// Every grant of a key, by key (ordered by grant id), so that authorizing through a
@@ -167,6 +169,7 @@ impl Default for Cache {
         Self {
             generation: AtomicU64::new(0),
             trusted_until: AtomicI64::new(i64::MAX),
+            shared: std::sync::atomic::AtomicBool::new(false),
             keys: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
             aliases: RwLock::new(Regional::new(MAX_CACHED_ALIASES)),
             grants: RwLock::new(Regional::new(MAX_CACHED_KEYS)),
@@ -255,11 +258,29 @@ impl Cache {
     pub fn key(&self, region: &Region, id: &KeyId) -> Option<Arc<KeyEntry>> {
         read!(self.keys).get(region, id).cloned()
     }
-    /// Caches the new state of a key after a durable mutation.
-    pub fn put_key(&self, entry: Arc<KeyEntry>) {
+    /// Whether this node's own write, made when the generation was `before`, may be
+    /// cached: always on a store of one node. On a shared store, a change another node
+    /// made may have been heard (and forgotten) since, and caching the write now would
+    /// put back what that change made stale; then the entry is dropped instead.
+    fn own_write_is_current(&self, before: u64) -> bool {
+        !self.shared.load(Ordering::Acquire) || self.generation() == before
+    }
+    /// Other nodes write to the store too (see [`Cache::own_write_is_current`]).
+    pub fn set_shared(&self) {
+        self.shared.store(true, Ordering::Release);
+    }
+
+    /// Caches the new state of a key after a durable mutation that started when the
+    /// generation was `before` (read just before the store write).
+    pub fn put_key(&self, before: u64, entry: Arc<KeyEntry>) {
         let mut keys = write!(self.keys);
+        let current = self.own_write_is_current(before);
         self.bump();
-        keys.insert(&entry.meta.region.clone(), entry.meta.key_id, entry);
+        if current {
+            keys.insert(&entry.meta.region.clone(), entry.meta.key_id, entry);
+        } else {
+            keys.remove(&entry.meta.region, &entry.meta.key_id);
+        }
     }
     /// Caches a key loaded from the store, unless a mutation happened since `generation`.
     pub fn insert_loaded_key(&self, generation: u64, entry: Arc<KeyEntry>) {
@@ -287,11 +308,17 @@ impl Cache {
     pub fn grants(&self, region: &Region, id: &KeyId) -> Option<Arc<[GrantRecord]>> {
         read!(self.grants).get(region, id).cloned()
     }
-    /// Caches the grants of a key after a durable change of them.
+    /// Caches the grants of a key after a durable change of them. The list was computed
+    /// from the cached one, which on a shared store may lack another node's change not yet
+    /// heard of: there the entry is dropped instead, and the next use reads the store.
     pub fn put_grants(&self, region: &Region, id: KeyId, grants: Arc<[GrantRecord]>) {
         let mut all = write!(self.grants);
         self.bump();
-        all.insert(region, id, grants);
+        if self.shared.load(Ordering::Acquire) {
+            all.remove(region, &id);
+        } else {
+            all.insert(region, id, grants);
+        }
     }
     /// Caches grants loaded from the store, unless a mutation happened since `generation`.
     pub fn insert_loaded_grants(
@@ -309,10 +336,16 @@ impl Cache {
     pub fn alias(&self, region: &Region, name: &AliasName) -> Option<KeyId> {
         read!(self.aliases).get(region, name).copied()
     }
-    pub fn put_alias(&self, region: &Region, name: AliasName, target: KeyId) {
+    /// Caches an alias after a durable write of it that started at generation `before`.
+    pub fn put_alias(&self, before: u64, region: &Region, name: AliasName, target: KeyId) {
         let mut aliases = write!(self.aliases);
+        let current = self.own_write_is_current(before);
         self.bump();
-        aliases.insert(region, name, target);
+        if current {
+            aliases.insert(region, name, target);
+        } else {
+            aliases.remove(region, &name);
+        }
     }
     pub fn insert_loaded_alias(
         &self,
@@ -465,6 +498,37 @@ mod tests {
         assert_eq!(m.len, total);
     }
 
+    /// On a shared store, a node's own write is cached only if no change was heard (and
+    /// forgotten) between the write's start and the caching: else it would put back what
+    /// another node's newer change made stale.
+    #[test]
+    fn own_writes_do_not_overwrite_a_change_heard_meanwhile() {
+        let r = region("us-east-1");
+        let name = AliasName::parse("alias/a").unwrap();
+        for shared in [false, true] {
+            let cache = Cache::default();
+            if shared {
+                cache.set_shared();
+            }
+            let before = cache.generation();
+            // Another node's change of the alias is heard while this node writes...
+            cache.forget(&Change::Alias {
+                region: r.clone(),
+                name: name.clone(),
+            });
+            // ...then this node caches its own (older) write.
+            cache.put_alias(before, &r, name.clone(), key(1));
+            let expected = if shared { None } else { Some(key(1)) };
+            assert_eq!(cache.alias(&r, &name), expected, "shared: {shared}");
+            // Without anything heard meanwhile, the write is cached.
+            cache.put_alias(cache.generation(), &r, name.clone(), key(2));
+            assert_eq!(cache.alias(&r, &name), Some(key(2)));
+            // Grant lists computed from a cached list are not cached on a shared store.
+            cache.put_grants(&r, key(3), Arc::from(Vec::new()));
+            assert_eq!(cache.grants(&r, &key(3)).is_some(), !shared);
+        }
+    }
+
     #[test]
     fn a_stale_load_never_overwrites_a_newer_mutation() {
         let cache = Cache::default();
@@ -473,7 +537,7 @@ mod tests {
         // A loader starts reading the store...
         let before = cache.generation();
         // ...a mutation commits and caches the new target...
-        cache.put_alias(&r, name.clone(), key(2));
+        cache.put_alias(cache.generation(), &r, name.clone(), key(2));
         cache.remove_alias(&r, &name); // and is even evicted/removed afterwards
                                        // ...then the loader tries to cache what it read before the mutation.
         cache.insert_loaded_alias(before, &r, name.clone(), key(1));

@@ -131,6 +131,7 @@ impl Kms {
     /// only while [`Kms::mark_synced`] keeps vouching for it, and changes other nodes make
     /// must be passed to [`Kms::apply_remote_change`].
     pub fn share_store_with_other_nodes(&self) {
+        self.cache.set_shared();
         self.cache.trust_until(Timestamp(i64::MIN));
     }
 

@@ -97,6 +97,13 @@ fn load_or_create(
     }
 }
 
+/// Whose log a trail is: the installation's account, and on a shared store the node.
+#[derive(Debug, Clone, Copy)]
+pub struct TrailOwner<'a> {
+    pub account: &'a AccountId,
+    pub node: Option<&'a str>,
+}
+
 /// Opens the trail of a data directory (or the measurement-only discarding trail).
 pub fn open_trail(
     config: &AuditConfig,
@@ -104,10 +111,10 @@ pub fn open_trail(
     store: &dyn Store,
     root: &RootKey,
     rng: &dyn Rng,
-    account: &AccountId,
-    node: Option<&str>,
+    owner: TrailOwner<'_>,
     clock: Arc<dyn Clock>,
 ) -> Result<AuditTrail> {
+    let TrailOwner { account, node } = owner;
     if config.dangerous_discard {
         tracing::warn!(
             "DANGEROUS: the audit trail is discarding every event (measurement-only mode); \

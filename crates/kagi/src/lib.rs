@@ -187,8 +187,10 @@ impl App {
             store.as_ref(),
             &root,
             rng.as_ref(),
-            &account,
-            node.as_deref(),
+            audit::TrailOwner {
+                account: &account,
+                node: node.as_deref(),
+            },
             Arc::new(SystemClock),
         )?);
         let kms = Arc::new(Kms::new(

@@ -82,6 +82,7 @@ impl Kms {
             created_at: now,
             updated_at: now,
         };
+        let before = self.cache.generation();
         match self.store.apply(vec![Write::CreateAlias(record)]) {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
@@ -91,7 +92,7 @@ impl Kms {
             }
             Err(e) => return Err(e.into()),
         }
-        self.cache.put_alias(&caller.region, name, target);
+        self.cache.put_alias(before, &caller.region, name, target);
         Ok(())
     }
 
@@ -118,8 +119,9 @@ impl Kms {
             updated_at: self.now(),
             ..existing
         };
+        let before = self.cache.generation();
         self.store.apply(vec![Write::UpdateAlias(record)])?;
-        self.cache.put_alias(&caller.region, name, target);
+        self.cache.put_alias(before, &caller.region, name, target);
         Ok(())
     }
 

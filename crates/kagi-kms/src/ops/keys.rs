@@ -252,7 +252,8 @@ impl Kms {
             meta,
             versions: vec![(version, material)],
         });
-        self.cache.put_key(entry.clone());
+        // A new key: no other node can have changed it yet.
+        self.cache.put_key(self.cache.generation(), entry.clone());
         Ok(DescribedKey::from(entry.as_ref()))
     }
 

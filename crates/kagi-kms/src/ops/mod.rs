@@ -420,6 +420,7 @@ impl Kms {
                 return Ok(current);
             }
             meta.revision = current.meta.revision + 1;
+            let before = self.cache.generation();
             self.store.apply(vec![Write::PutKey(meta.clone())])?;
             let policy = if meta.policy == current.meta.policy {
                 current.policy.clone()
@@ -432,7 +433,7 @@ impl Kms {
                 policy,
                 versions: current.versions.clone(),
             });
-            self.cache.put_key(updated.clone());
+            self.cache.put_key(before, updated.clone());
             Ok(updated)
         })
     }

@@ -64,6 +64,7 @@ impl Kms {
         };
         // The revision check first: a stale copy must fail as stale, not as a version that
         // another node already added.
+        let before = self.cache.generation();
         self.store.apply(vec![
             Write::PutKey(meta.clone()),
             Write::AddVersion {
@@ -80,7 +81,7 @@ impl Kms {
             meta,
             versions,
         });
-        self.cache.put_key(updated.clone());
+        self.cache.put_key(before, updated.clone());
         Ok(updated)
     }
 
