@@ -11,7 +11,8 @@ import threading
 import time
 
 from audit_helpers import (
-    assert_verified, audited, cloudtrail_client, kagi_verify, lookup_all,
+    assert_verified, audited, cloudtrail_client, encode_record, kagi_verify, lookup_all,
+    read_segment, run_kagi, segments,
 )
 from aws_clients import kms_client
 from conftest import REGION
@@ -51,7 +52,7 @@ def seconds_until(expected_code: str, call) -> float:
     raise AssertionError(f"still not {expected_code} after 5 s")
 
 
-def test_two_nodes_are_one_kms(start_kagi, tmp_path, pg_url):
+def test_two_nodes_are_one_kms(start_kagi, kagi_bin, tmp_path, pg_url):
     (a, b), creds = start_nodes(start_kagi, tmp_path, pg_url, 2)
     ka, kb = kms_client(a.endpoint, REGION, creds), kms_client(b.endpoint, REGION, creds)
     key = ka.create_key(Description="made on A")["KeyMetadata"]["KeyId"]
@@ -67,10 +68,26 @@ def test_two_nodes_are_one_kms(start_kagi, tmp_path, pg_url):
     took = seconds_until("OK", lambda: ka.encrypt(KeyId=key, Plaintext=b"x"))
     assert took <= STALENESS_LIMIT_S
 
-    # An access key created through A signs requests to B.
-    new = kms_client(a.endpoint, REGION, creds)
     with aws_error("NotFoundException"):
-        new.describe_key(KeyId="alias/nothing-here")
+        kb.describe_key(KeyId="alias/nothing-here")
+
+    # Each node kept its own audit log; `kagi audit verify` checks them together...
+    assert a.stop() == 0 and b.stop() == 0
+    dirs = [str(tmp_path / "node0" / "audit"), str(tmp_path / "node1" / "audit")]
+    both = run_kagi(kagi_bin, "audit", "verify", *dirs, check=False)
+    assert both.returncode == 0 and "all 2 audit logs verified" in both.stdout, both.stdout
+    # ...and names the one that was altered.
+    seg = segments(tmp_path / "node1" / "audit")[0]
+    records = read_segment(seg)
+    victim = next(r for r in records if b'"Encrypt"' in r.payload)
+    data = bytearray(seg.read_bytes())
+    forged = encode_record(victim.seq, victim.payload.replace(b'"Encrypt"', b'"Decrypt"'))
+    data[victim.offset:victim.offset + len(forged)] = forged
+    seg.write_bytes(bytes(data))
+    after = run_kagi(kagi_bin, "audit", "verify", *dirs, check=False)
+    assert after.returncode != 0, after.stdout
+    assert f"verification FAILED for {dirs[1]}" in after.stderr, after.stderr
+    assert "verification OK" in after.stdout, "the untouched node's log still verifies"
 
 
 def test_a_node_killed_under_load_loses_nothing_acknowledged(start_kagi, kagi_bin, tmp_path,

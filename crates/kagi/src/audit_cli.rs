@@ -68,18 +68,22 @@ enum AuditAction {
         #[arg(long)]
         end: Option<String>,
     },
-    /// Verify a copied audit trail offline (no server needed).
+    /// Verify copied audit trails offline (no server needed): one directory, or one per
+    /// node of a cluster, each checked on its own and all required to pass.
     Verify {
-        /// The audit directory (the one holding `log/`; default <data-dir>/audit).
-        audit_dir: PathBuf,
+        /// The audit directories (each the one holding `log/`; default <data-dir>/audit).
+        #[arg(required = true)]
+        audit_dirs: Vec<PathBuf>,
         /// A signed checkpoint note to pin: the log must reach its size and match its
         /// root (this is what detects truncation of the newest events). Default: the
-        /// directory's own checkpoint.note, checked with the verifier key.
+        /// directory's own checkpoint.note, checked with the verifier key. With several
+        /// directories, give one per directory, in the same order.
         #[arg(long)]
-        checkpoint: Option<PathBuf>,
-        /// The sealed CloudTrail files to check too (the directory holding AWSLogs/).
+        checkpoint: Vec<PathBuf>,
+        /// The sealed CloudTrail files to check too (the directory holding AWSLogs/). With
+        /// several audit directories, give one per directory, in the same order.
         #[arg(long)]
-        cloudtrail_dir: Option<PathBuf>,
+        cloudtrail_dir: Vec<PathBuf>,
         /// The digest files' public key (DER; default <audit dir>/digest-public-key.der).
         #[arg(long)]
         digest_public_key: Option<PathBuf>,
@@ -129,21 +133,49 @@ fn open_checkpoint(note: &str, pinned: Option<&str>, claimed: &str) -> Result<Ch
 
 pub async fn run(args: AuditArgs) -> Result<()> {
     if let AuditAction::Verify {
-        audit_dir,
+        audit_dirs,
         checkpoint,
         cloudtrail_dir,
         digest_public_key,
         allow_uncovered_tail,
     } = &args.action
     {
-        return verify(&VerifyArgs {
-            audit_dir,
-            verifier_key: args.verifier_key.as_deref(),
-            checkpoint: checkpoint.as_deref(),
-            cloudtrail_dir: cloudtrail_dir.as_deref(),
-            digest_public_key: digest_public_key.as_deref(),
-            allow_uncovered_tail: *allow_uncovered_tail,
-        });
+        let per_dir = |list: &[PathBuf], flag: &str| -> Result<Vec<Option<PathBuf>>> {
+            match list.len() {
+                0 => Ok(vec![None; audit_dirs.len()]),
+                n if n == audit_dirs.len() => Ok(list.iter().cloned().map(Some).collect()),
+                n => bail!(
+                    "{flag} was given {n} time(s) for {} audit directories: give it once per directory, or not at all",
+                    audit_dirs.len()
+                ),
+            }
+        };
+        let checkpoints = per_dir(checkpoint, "--checkpoint")?;
+        let cloudtrail_dirs = per_dir(cloudtrail_dir, "--cloudtrail-dir")?;
+        let mut failed = Vec::new();
+        for ((audit_dir, checkpoint), cloudtrail_dir) in
+            audit_dirs.iter().zip(&checkpoints).zip(&cloudtrail_dirs)
+        {
+            let result = verify(&VerifyArgs {
+                audit_dir,
+                verifier_key: args.verifier_key.as_deref(),
+                checkpoint: checkpoint.as_deref(),
+                cloudtrail_dir: cloudtrail_dir.as_deref(),
+                digest_public_key: digest_public_key.as_deref(),
+                allow_uncovered_tail: *allow_uncovered_tail,
+            });
+            if let Err(e) = result {
+                println!("{}: {e:#}", audit_dir.display());
+                failed.push(audit_dir.display().to_string());
+            }
+        }
+        if !failed.is_empty() {
+            bail!("verification FAILED for {}", failed.join(", "));
+        }
+        if audit_dirs.len() > 1 {
+            println!("all {} audit logs verified", audit_dirs.len());
+        }
+        return Ok(());
     }
     let client = crate::admin_client(args.endpoint, args.region, args.data_dir.as_deref())?;
     let latest = client.call_audit("GetCheckpoint", json!({})).await?;
