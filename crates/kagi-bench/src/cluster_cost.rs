@@ -142,8 +142,9 @@ struct Node {
     endpoint: Endpoint,
 }
 
-/// Starts `kagi serve` on `data_dir` (with `store`, if any) and, for a joining node, with
-/// `root_key` copied in first; `creds` signs for it (else the bootstrap credentials).
+/// Starts `kagi serve` on `<work>/<name>` (on `store`, if any, audit events discarded). A
+/// node joining `join`'s cluster first gets the root key of `first_dir` and signs with
+/// `join`'s credentials; any other node with its own bootstrap credentials.
 fn node(
     kagi: &Path,
     work: &Path,
