@@ -45,7 +45,7 @@ pub struct PostgresStore {
     /// Parsed once; holds the password, so it is never printed.
     config: Config,
     /// Free slots; `None` is a slot whose connection is not (or no longer) open.
-    idle: Mutex<Vec<Option<Client>>>,
+    idle: Mutex<Vec<Option<Conn>>>,
     returned: Condvar,
     /// This store's id in change notifications (random per process).
     node: u64,
@@ -112,23 +112,38 @@ fn random_node_id() -> u64 {
     h.finish()
 }
 
+/// A pooled connection and the statements prepared on it, by SQL text: the write path
+/// prepares each statement once per connection instead of once per execution (a round
+/// trip and a parse and plan on the server each time).
+struct Conn {
+    client: Client,
+    statements: rows::Statements,
+}
+
 /// A connection lent out of the pool; it goes back (open or not) when dropped.
 struct Pooled<'a> {
     store: &'a PostgresStore,
-    client: Option<Client>,
+    client: Option<Conn>,
 }
 
 impl Pooled<'_> {
     /// The open connection of this slot, connecting first if it has none or it has closed.
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
+    fn conn(&mut self) -> Result<&mut Conn, StoreError> {
+        if self.client.as_ref().is_none_or(|c| c.client.is_closed()) {
             self.client = None;
-            self.client = Some(self.store.open_client()?);
+            self.client = Some(Conn {
+                client: self.store.open_client()?,
+                statements: rows::Statements::default(),
+            });
         }
         // Just set to `Some` above when it was not already.
         self.client
             .as_mut()
             .ok_or_else(|| StoreError::Backend("no connection".into()))
+    }
+
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        Ok(&mut self.conn()?.client)
     }
 
     /// After a failure: whether the connection is gone (closed, or no longer answering),
@@ -139,7 +154,7 @@ impl Pooled<'_> {
         let gone = self
             .client
             .as_mut()
-            .is_none_or(|c| c.is_closed() || c.is_valid(LIVENESS_TIMEOUT).is_err());
+            .is_none_or(|c| c.client.is_closed() || c.client.is_valid(LIVENESS_TIMEOUT).is_err());
         if gone {
             self.client = None;
         }
@@ -160,18 +175,23 @@ enum Failure {
     After(StoreError),
 }
 
-fn apply_once(client: &mut Client, node: u64, writes: &[Write]) -> Result<(), Failure> {
+fn apply_once(conn: &mut Conn, node: u64, writes: &[Write]) -> Result<(), Failure> {
+    let Conn { client, statements } = conn;
     let mut tx = client
         .transaction()
         .map_err(|e| Failure::BeforeBegin(backend(e)))?;
+    let mut c = rows::Cached {
+        client: &mut tx,
+        statements,
+    };
     for w in writes {
         // On error `tx` is dropped, which rolls the whole batch back.
-        rows::apply_write(&mut tx, w).map_err(Failure::After)?;
+        rows::apply_write(&mut c, w).map_err(Failure::After)?;
     }
     let changes: Vec<_> = writes.iter().filter_map(Write::change).collect();
     if let Some(payload) = cluster::encode_changes(node, &changes) {
         // Delivered to the other nodes if, and when, the batch commits.
-        tx.execute("SELECT pg_notify($1, $2)", &[&cluster::CHANNEL, &payload])
+        c.execute("SELECT pg_notify($1, $2)", &[&cluster::CHANNEL, &payload])
             .map_err(|e| Failure::After(backend(e)))?;
     }
     tx.commit().map_err(|e| Failure::After(backend(e)))
@@ -214,7 +234,10 @@ impl PostgresStore {
         let mut first = store.open_client()?;
         migrations::migrate(&mut first)?;
         let mut idle = store.idle();
-        idle.push(Some(first));
+        idle.push(Some(Conn {
+            client: first,
+            statements: rows::Statements::default(),
+        }));
         // The other connections open on first use.
         idle.resize_with(POOL_SIZE, || None);
         drop(idle);
@@ -240,7 +263,7 @@ impl PostgresStore {
         Ok(client)
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Option<Client>>> {
+    fn idle(&self) -> MutexGuard<'_, Vec<Option<Conn>>> {
         // A poisoned pool only means a panic elsewhere while pushing or popping a slot.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -260,9 +283,9 @@ impl PostgresStore {
 
     fn apply_here(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut conn = self.checkout();
-        let outcome = match apply_once(conn.client()?, self.node, writes) {
+        let outcome = match apply_once(conn.conn()?, self.node, writes) {
             Err(Failure::BeforeBegin(_)) if conn.lost() => {
-                apply_once(conn.client()?, self.node, writes)
+                apply_once(conn.conn()?, self.node, writes)
             }
             other => other,
         };

@@ -15,8 +15,8 @@ use kagi_kms::{
     StoredKey, StoredVersion, Tag, Timestamp, UserPolicyRecord, Write,
 };
 use postgres::error::SqlState;
-use postgres::types::FromSql;
-use postgres::{GenericClient, Row};
+use postgres::types::{FromSql, ToSql};
+use postgres::{GenericClient, Row, Statement};
 
 /// Reads column `idx`; a type mismatch is a backend error, never a panic.
 pub fn col<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StoreError> {
@@ -44,7 +44,39 @@ fn conflict_or_backend(e: postgres::Error) -> StoreError {
     }
 }
 
-pub fn apply_write(c: &mut impl GenericClient, w: &Write) -> Result<(), StoreError> {
+/// Statements prepared on one connection, by their SQL text (a fixed set: the write
+/// path's statements are constants).
+pub type Statements = std::collections::HashMap<&'static str, Statement>;
+
+/// A client (a transaction) whose `execute` prepares each statement once per connection.
+pub struct Cached<'a, C> {
+    pub client: &'a mut C,
+    pub statements: &'a mut Statements,
+}
+
+impl<C: GenericClient> Cached<'_, C> {
+    pub fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let statement = match self.statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.client.prepare(sql)?;
+                self.statements.insert(sql, s.clone());
+                s
+            }
+        };
+        self.client.execute(&statement, params)
+    }
+
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
+    }
+}
+
+pub fn apply_write(c: &mut Cached<'_, impl GenericClient>, w: &Write) -> Result<(), StoreError> {
     match w {
         Write::PutKey(m) if m.revision <= 1 => {
             c.execute(
