@@ -92,8 +92,9 @@ struct BenchDatabase {
 }
 
 impl BenchDatabase {
-    fn create(admin_url: &str) -> Result<Self> {
-        let name = format!("kagi_bench_{}", std::process::id());
+    /// Creates `kagi_bench_<pid><suffix>` afresh (dropping a leftover of that name).
+    fn create(admin_url: &str, suffix: &str) -> Result<Self> {
+        let name = format!("kagi_bench_{}{suffix}", std::process::id());
         admin(
             admin_url,
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
@@ -343,17 +344,10 @@ pub fn measure(
             &[&sqlite],
         )?);
     }
-    let db = BenchDatabase::create(&options.postgres)?;
+    let db = BenchDatabase::create(&options.postgres, "")?;
     let url = db.url();
     {
-        let single_db = BenchDatabase {
-            admin_url: options.postgres.clone(),
-            name: format!("{}_single", db.name),
-        };
-        admin(
-            &options.postgres,
-            &format!("CREATE DATABASE {}", single_db.name),
-        )?;
+        let single_db = BenchDatabase::create(&options.postgres, "_single")?;
         let pg = node(kagi, work, "pg-node", Some(&single_db.url()), None, None)?;
         rows.push(configuration(
             runtime,

@@ -124,7 +124,7 @@ impl Kms {
     /// only within the staleness limit of the last time this node knew it had seen every
     /// committed change ([`Kms::mark_synced`]). Otherwise every lookup asks the store.
     pub(crate) fn trusted_cache(&self) -> Option<&cache::Cache> {
-        self.cache.trusted(self.now()).then_some(&self.cache)
+        self.cache.trusted(|| self.now()).then_some(&self.cache)
     }
 
     /// Declares that other nodes write to the store too. From now on cached state is used

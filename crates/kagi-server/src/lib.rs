@@ -425,9 +425,11 @@ impl Server {
     /// work, and a database that stopped answering cannot stall the async workers.
     fn off_workers_if_uncached<T>(&self, f: impl FnOnce() -> T) -> T {
         use tokio::runtime::{Handle, RuntimeFlavor};
-        let multi_thread =
-            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        if multi_thread && !self.kms.cache_is_trusted() {
+        let multi_thread = || {
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+        };
+        // The trust check first: on a store of one node it is a single atomic load.
+        if !self.kms.cache_is_trusted() && multi_thread() {
             tokio::task::block_in_place(f)
         } else {
             f()
