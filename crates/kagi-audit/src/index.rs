@@ -104,7 +104,8 @@ pub const SEGMENT_EVENTS: u64 = 1 << SEGMENT_BITS;
 const SEGMENT_BITS: u8 = 16;
 /// The version byte of pagination tokens.
 const TOKEN_VERSION: u8 = 1;
-const FINGERPRINT_LEN: usize = 16;
+/// Bytes of a query's fingerprint ([`fingerprint`]).
+pub const FINGERPRINT_LEN: usize = 16;
 const TOKEN_LEN: usize = 1 + 8 + FINGERPRINT_LEN;
 /// The state file: the high-water mark and the retention cutoffs of segment files.
 const STATE_FILE: &str = "index.state";
@@ -755,6 +756,23 @@ impl EventIndex {
             Some(token) => decode_token(token, &fingerprint)?,
             None => u64::MAX,
         };
+        let (hits, more) = self.lookup_before(q, before)?;
+        let next_token = if more {
+            hits.last().map(|l| encode_token(l.seq, &fingerprint))
+        } else {
+            None
+        };
+        Ok(LookupPage { hits, next_token })
+    }
+
+    /// Up to `q.max_results` matching events whose seq is below `before`, newest first,
+    /// and whether more follow them (`q.next_token` is not read). The building block of a
+    /// lookup over several nodes' logs, which keeps one such position per node.
+    pub fn lookup_before(
+        &self,
+        q: &LookupQuery,
+        before: u64,
+    ) -> Result<(Vec<Location>, bool), IndexError> {
         let limit = q.max_results.max(1);
         let want = limit.saturating_add(1);
         let (start, end) = (start_bound(q.start_millis), end_bound(q.end_millis));
@@ -793,13 +811,9 @@ impl EventIndex {
                 Ok(hits.len() < want)
             })?;
         }
-        let next_token = if hits.len() > limit {
-            hits.truncate(limit);
-            hits.last().map(|l| encode_token(l.seq, &fingerprint))
-        } else {
-            None
-        };
-        Ok(LookupPage { hits, next_token })
+        let more = hits.len() > limit;
+        hits.truncate(limit);
+        Ok((hits, more))
     }
 
     /// Where the event with this `eventID` is (the newest, should an id repeat).
@@ -880,13 +894,7 @@ impl EventIndex {
                 last_millis: a.last,
             })
             .collect();
-        rows.sort_by(|a, b| {
-            b.last_millis
-                .cmp(&a.last_millis)
-                .then_with(|| a.principal.cmp(&b.principal))
-                .then_with(|| a.access_key_id.cmp(&b.access_key_id))
-                .then_with(|| a.event_name.cmp(&b.event_name))
-        });
+        sort_usage_rows(&mut rows);
         Ok(rows)
     }
 
@@ -1512,9 +1520,20 @@ fn usage_in(
     Ok(())
 }
 
+/// The order of a usage summary: newest last use first, then by group.
+pub(crate) fn sort_usage_rows(rows: &mut [UsageRow]) {
+    rows.sort_by(|a, b| {
+        b.last_millis
+            .cmp(&a.last_millis)
+            .then_with(|| a.principal.cmp(&b.principal))
+            .then_with(|| a.access_key_id.cmp(&b.access_key_id))
+            .then_with(|| a.event_name.cmp(&b.event_name))
+    });
+}
+
 /// What a pagination token is bound to: the attribute and the time bounds (not
 /// `MaxResults`, which a client may change between pages).
-fn fingerprint(q: &LookupQuery) -> [u8; FINGERPRINT_LEN] {
+pub fn fingerprint(q: &LookupQuery) -> [u8; FINGERPRINT_LEN] {
     let mut h = Sha256::new();
     h.update(b"kagi lookup token v1\0");
     match &q.attribute {

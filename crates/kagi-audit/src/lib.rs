@@ -5,6 +5,7 @@
 //! - [`merkle`]: RFC 6962 Merkle tree hashing, inclusion and consistency proofs;
 //! - [`checkpoint`]: signed checkpoints (tree size + root hash) in signed-note form;
 //! - [`log`]: the append-only event log on disk, with group commit and crash recovery;
+//! - [`federation`]: lookups and usage answers over the logs of several nodes;
 //! - [`index`]: the lookup index (rebuildable segments of postings) of where events are in the log;
 //! - [`verify`]: the offline verifier of a copied log directory against a pinned checkpoint;
 //! - [`seal`]: sealed CloudTrail log files and signed hourly digest files, in CloudTrail's layout;
@@ -15,6 +16,7 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod federation;
 pub mod index;
 pub mod log;
 pub mod merkle;

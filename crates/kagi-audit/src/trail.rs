@@ -56,6 +56,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// An event as (its log index, its canonical bytes).
+pub type LoggedEvent = (u64, Vec<u8>);
+
 /// Milliseconds since the Unix epoch, from the injected clock.
 pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -511,6 +514,24 @@ impl AuditTrail {
             .map(|h| self.read_event(h))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((events, next_token))
+    }
+
+    /// Up to `query.max_results` matching events below log index `before`, newest first,
+    /// as (log index, canonical bytes), and whether more follow (see
+    /// [`crate::index::EventIndex::lookup_before`]).
+    pub fn lookup_before(
+        &self,
+        query: &LookupQuery,
+        before: u64,
+    ) -> Result<(Vec<LoggedEvent>, bool), TrailError> {
+        let d = self.durable()?;
+        d.wait_indexed();
+        let (hits, more) = d.index.lookup_before(query, before)?;
+        let events = hits
+            .iter()
+            .map(|h| Ok((h.seq, self.read_event(h)?)))
+            .collect::<Result<Vec<_>, TrailError>>()?;
+        Ok((events, more))
     }
 
     /// The newest successful event naming one of `key_names` with one of `event_names`.

@@ -62,6 +62,17 @@ impl AdminClient {
         .await
     }
 
+    /// Calls any JSON 1.1 operation by its full `X-Amz-Target`, signed for `service`
+    /// (`kms`, `cloudtrail`, `kagi`); returns the JSON response.
+    pub async fn call_target(
+        &self,
+        target: &str,
+        service: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, AdminClientError> {
+        self.send_for(target, service, body).await
+    }
+
     /// Calls an STS action (query protocol, SigV4 service `sts`) with form `params`;
     /// returns the HTTP status and the XML answer as text.
     pub async fn call_sts(
@@ -91,6 +102,15 @@ impl AdminClient {
         target: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, AdminClientError> {
+        self.send_for(target, "kagi", body).await
+    }
+
+    async fn send_for(
+        &self,
+        target: &str,
+        service: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, AdminClientError> {
         let body = serde_json::to_vec(&body).map_err(|_| AdminClientError::NotJson)?;
         let (status, bytes) = self
             .exchange(
@@ -98,7 +118,7 @@ impl AdminClient {
                     ("content-type", "application/x-amz-json-1.1"),
                     ("x-amz-target", target),
                 ],
-                "kagi",
+                service,
                 body,
             )
             .await?;
@@ -120,47 +140,70 @@ impl AdminClient {
         service: &str,
         body: Vec<u8>,
     ) -> Result<(u16, Bytes), AdminClientError> {
-        let bad_endpoint = || AdminClientError::Endpoint(self.endpoint.clone());
-        let uri: http::Uri = self.endpoint.parse().map_err(|_| bad_endpoint())?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad_endpoint());
-        }
-        let authority = uri.authority().ok_or_else(bad_endpoint)?.clone();
-        let mut builder = http::Request::builder()
-            .method("POST")
-            .uri("/")
-            .header("host", authority.as_str());
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let req = builder
-            .body(())
-            .map_err(|e| AdminClientError::Http(e.to_string()))?;
-        let (mut parts, ()) = req.into_parts();
-        sigv4::sign(
-            &mut parts,
-            &body,
+        signed_post(
+            &self.endpoint,
+            "/",
+            headers,
             &self.credentials,
-            &self.region,
-            service,
-            SystemTime::now(),
-        )?;
-        let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
-        let stream = tokio::net::TcpStream::connect(authority.as_str())
-            .await
-            .map_err(|source| AdminClientError::Connect {
-                endpoint: self.endpoint.clone(),
-                source,
-            })?;
-        let http = |e: hyper::Error| AdminClientError::Http(e.to_string());
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(http)?;
-        tokio::spawn(conn);
-        let resp = sender.send_request(req).await.map_err(http)?;
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.map_err(http)?.to_bytes();
-        Ok((status, bytes))
+            (&self.region, service),
+            body,
+        )
+        .await
     }
+}
+
+/// One SigV4-signed POST of `body` to `path` at `endpoint` (`http://host:port`), signed
+/// for `scope` (region, service): the status and the body of the answer.
+pub async fn signed_post(
+    endpoint: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    credentials: &sigv4::Credentials,
+    scope: (&str, &str),
+    body: Vec<u8>,
+) -> Result<(u16, Bytes), AdminClientError> {
+    let bad_endpoint = || AdminClientError::Endpoint(endpoint.to_string());
+    let uri: http::Uri = endpoint.parse().map_err(|_| bad_endpoint())?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad_endpoint());
+    }
+    let authority = uri.authority().ok_or_else(bad_endpoint)?.clone();
+    let mut builder = http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", authority.as_str());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let req = builder
+        .body(())
+        .map_err(|e| AdminClientError::Http(e.to_string()))?;
+    let (mut parts, ()) = req.into_parts();
+    let (region, service) = scope;
+    sigv4::sign(
+        &mut parts,
+        &body,
+        credentials,
+        region,
+        service,
+        SystemTime::now(),
+    )?;
+    let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+    let stream = tokio::net::TcpStream::connect(authority.as_str())
+        .await
+        .map_err(|source| AdminClientError::Connect {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+    let _ = stream.set_nodelay(true);
+    let http = |e: hyper::Error| AdminClientError::Http(e.to_string());
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(http)?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.map_err(http)?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.map_err(http)?.to_bytes();
+    Ok((status, bytes))
 }

@@ -46,6 +46,10 @@ pub enum ApiError {
     /// The audit log cannot be written: Kagi refuses to serve unaudited.
     #[error("The audit log cannot be written, so Kagi is refusing requests until it can record them. Retry later.")]
     AuditUnavailable,
+    /// A live node of the cluster did not answer a lookup that must cover every node's
+    /// log: refused rather than answered with a hole in the history.
+    #[error("Node {node} of this cluster did not answer, so the answer would be incomplete. Retry later.")]
+    PeerUnavailable { node: String },
     /// A CloudTrail API error (`Invalid*Exception`), with its message.
     #[error("{message}")]
     CloudTrail { code: &'static str, message: String },
@@ -79,7 +83,9 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "RequestEntityTooLargeException",
             ApiError::AccessDenied { .. } => "AccessDeniedException",
             ApiError::RequestTimeout => "RequestTimeoutException",
-            ApiError::StoreUnavailable | ApiError::AuditUnavailable => "DependencyTimeoutException",
+            ApiError::StoreUnavailable
+            | ApiError::AuditUnavailable
+            | ApiError::PeerUnavailable { .. } => "DependencyTimeoutException",
             ApiError::CloudTrail { code, .. } => code,
             ApiError::AuditValidation(_) => "ValidationException",
             ApiError::AuditNotFound(_) => "NotFoundException",
@@ -94,6 +100,7 @@ impl ApiError {
             ApiError::RequestTimeout => 408,
             ApiError::StoreUnavailable
             | ApiError::AuditUnavailable
+            | ApiError::PeerUnavailable { .. }
             | ApiError::Kms(KmsError::StoreUnavailable(_)) => 503,
             ApiError::Signature(SigV4Error::MissingAuthentication) => 403,
             _ => 400,

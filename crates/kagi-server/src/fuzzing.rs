@@ -59,7 +59,7 @@ pub fn fuzz_parse_request(op: Operation, body: &[u8]) -> (u16, Vec<u8>) {
     let (kms, caller) = world();
     render(ops::dispatch(
         &kms,
-        &kagi_audit::trail::AuditTrail::discard(),
+        &ops::audit::History::local(&kagi_audit::trail::AuditTrail::discard()),
         op,
         &caller,
         body,

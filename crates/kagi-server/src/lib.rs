@@ -25,6 +25,7 @@
 pub mod admin_client;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -45,6 +46,7 @@ use kagi_audit::event::CloudTrailEvent;
 use kagi_audit::trail::{AuditTrail, Recorded, TrailError};
 use kagi_crypto::{Rng, SystemRng};
 use kagi_kms::{Caller, Clock, KeyId, Kms, Principal, SystemClock};
+use ops::audit::History;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -134,6 +136,9 @@ struct CallFacts {
     resources: Vec<String>,
     /// The `Action` of a query-protocol (STS) request: its response is XML.
     query_action: Option<String>,
+    /// An authenticated request of another node of the cluster: part of a call that node
+    /// records, so not recorded again here.
+    peer_call: bool,
 }
 
 /// Longest `User-Agent` recorded (CloudTrail truncates long agents too).
@@ -150,6 +155,8 @@ pub struct Server {
     signing_keys: sigv4::SigningKeyCache,
     request_ids: IdGenerator,
     event_ids: IdGenerator,
+    /// The other nodes of a shared store, which audit lookups also cover.
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -174,7 +181,15 @@ impl Server {
             signing_keys: sigv4::SigningKeyCache::new(),
             request_ids: IdGenerator::new(),
             event_ids: IdGenerator::new(),
+            cluster: None,
         }
+    }
+
+    /// Makes this node one of a cluster: audit lookups cover every live node's log, and
+    /// peers' requests are answered at [`cluster::PEER_PATH`].
+    pub fn with_cluster(mut self, cluster: Arc<cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// Replaces the clock SigV4 signing times are checked against.
@@ -236,6 +251,9 @@ impl Server {
             .collect();
         let mut facts = CallFacts::default();
         let result = self.route(req, peer, &mut facts).await;
+        if facts.peer_call {
+            return Ok(response(result, &request_id, None));
+        }
         let event = self.event(&facts, &result, &request_id, peer, &user_agent, received);
         let resp = match self.record(&event).await {
             Ok(recorded) => {
@@ -365,6 +383,9 @@ impl Server {
                 return Ok(b"{}".to_vec());
             }
             (&Method::POST, "/") => {}
+            (&Method::POST, cluster::PEER_PATH) if self.cluster.is_some() => {
+                return self.peer_request(req, facts).await;
+            }
             (method, path) => {
                 return Err(ApiError::UnknownOperation {
                     message: format!("No operation is served at {method} {path}"),
@@ -409,14 +430,52 @@ impl Server {
         let (result, resources) = if op.may_block() {
             let kms = self.kms.clone();
             let audit = self.audit.clone();
-            run_blocking(move || Ok(run_operation(&kms, &audit, op, &caller, &body))).await?
-        } else {
-            self.off_workers_if_uncached(|| {
-                run_operation(&self.kms, &self.audit, op, &caller, &body)
+            let cluster = self.cluster.clone();
+            run_blocking(move || {
+                let history = History {
+                    trail: &audit,
+                    cluster: cluster.as_deref(),
+                };
+                Ok(run_operation(&kms, &history, op, &caller, &body))
             })
+            .await?
+        } else {
+            // Audit answers wait on the trail (and peers): they are never run inline.
+            let history = History::local(&self.audit);
+            self.off_workers_if_uncached(|| run_operation(&self.kms, &history, op, &caller, &body))
         };
         facts.resources = resources;
         result
+    }
+
+    /// A request of another node of the cluster (see [`cluster`]): authenticated with the
+    /// cluster's peer secret, answered from this node's trail.
+    async fn peer_request(
+        &self,
+        req: Request<Incoming>,
+        facts: &mut CallFacts,
+    ) -> Result<Vec<u8>, ApiError> {
+        let Some(cluster) = self.cluster.clone() else {
+            return Err(ApiError::Internal);
+        };
+        let operation = cluster::peer_operation(req.headers()).map(str::to_string);
+        facts.target = Some(format!(
+            "KagiPeer.{}",
+            operation
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(64)
+                .collect::<String>()
+        ));
+        let (parts, body) = req.into_parts();
+        let body = self.read_body(&parts, body).await?;
+        let now = std::time::UNIX_EPOCH
+            + Duration::from_millis(self.auth_clock.now().millis().max(0) as u64);
+        cluster.authenticate(&parts, &body, now)?;
+        facts.peer_call = true;
+        let audit = self.audit.clone();
+        run_blocking(move || cluster::answer_peer(&audit, operation.as_deref(), &body)).await
     }
 
     /// Runs `f`, which normally finds what it needs in the domain's cache, inline; but
@@ -473,7 +532,7 @@ impl Server {
 /// Runs `op` and names the keys it involved (for the audit record's `resources`).
 fn run_operation(
     kms: &Kms,
-    audit: &AuditTrail,
+    audit: &History<'_>,
     op: Operation,
     caller: &Caller,
     body: &[u8],

@@ -68,7 +68,7 @@ pub fn audit_dir(config: &AuditConfig, data_dir: &Path) -> PathBuf {
 }
 
 /// Loads (or on first start creates) one wrapped key from the store's settings.
-fn load_or_create(
+pub(crate) fn load_or_create(
     store: &dyn Store,
     root: &RootKey,
     rng: &dyn Rng,

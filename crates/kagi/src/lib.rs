@@ -18,6 +18,7 @@ use kagi_audit::trail::AuditTrail;
 use kagi_crypto::digest::hex;
 use kagi_crypto::{Rng, RootKey, SystemRng};
 use kagi_kms::{AccountId, Clock, Kms, Store, StoreError, SystemClock, Write};
+use kagi_server::cluster::Cluster;
 use kagi_server::{Server, ServerConfig};
 use kagi_store::{PostgresStore, SqliteStore};
 use root_key::{FileRootKey, RootKeyProvider};
@@ -46,6 +47,10 @@ pub struct Config {
     /// on one store keep one log each. `None` on a shared store means the name kept in
     /// `<data-dir>/node-name` (created at first start); on the embedded store, no name.
     pub node_name: Option<String>,
+    /// Where the other nodes of a shared store reach this one (`http://host:port`), for
+    /// audit lookups that cover every node. `None`: the address it listens on, which must
+    /// then name one interface (not 0.0.0.0 or ::).
+    pub advertise_url: Option<String>,
     /// See [`ServerConfig::dangerous_dev_mode`].
     pub dangerous_dev_mode: bool,
     /// How often scheduled deletions and rotations are checked.
@@ -63,6 +68,7 @@ impl Config {
             store_url: None,
             account_id: None,
             node_name: None,
+            advertise_url: None,
             dangerous_dev_mode: false,
             maintenance_interval: Duration::from_secs(1),
             max_connections: ServerConfig::default().max_connections,
@@ -90,6 +96,8 @@ pub struct App {
     pub bootstrap: Option<Bootstrap>,
     /// Applies other nodes' changes to the caches (a shared store only); stopped on drop.
     _follower: Option<cluster::ChangeFollower>,
+    /// This node's place among the nodes of a shared store.
+    cluster: Option<Arc<Cluster>>,
     /// Keeps a dev-mode throw-away directory alive; deleted on drop.
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -193,6 +201,15 @@ impl App {
             },
             Arc::new(SystemClock),
         )?);
+        let cluster = match (&handle, &node) {
+            (StoreHandle::Postgres(pg), Some(node)) => {
+                let secret = cluster::peer_secret(store.as_ref(), &root, rng.as_ref())?;
+                Some(Arc::new(
+                    Cluster::new(node, secret).with_directory(cluster::directory(pg.clone())),
+                ))
+            }
+            _ => None,
+        };
         let kms = Arc::new(Kms::new(
             account,
             root,
@@ -213,7 +230,7 @@ impl App {
         } else {
             Some(create_bootstrap(&kms, &data_dir)?)
         };
-        let server = Arc::new(Server::new(
+        let mut server = Server::new(
             kms.clone(),
             audit.clone(),
             ServerConfig {
@@ -221,7 +238,11 @@ impl App {
                 max_connections: config.max_connections,
                 ..ServerConfig::default()
             },
-        ));
+        );
+        if let Some(cluster) = &cluster {
+            server = server.with_cluster(cluster.clone());
+        }
+        let server = Arc::new(server);
         Ok(App {
             kms,
             audit,
@@ -231,6 +252,7 @@ impl App {
             data_dir,
             bootstrap,
             _follower: follower,
+            cluster,
             _temp_dir: temp_dir,
         })
     }
@@ -245,6 +267,21 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
+        // Peers find this node (and it them) before it serves its first request.
+        let registry = match (&self.store, &self.cluster) {
+            (StoreHandle::Postgres(pg), Some(cluster)) => {
+                let url = advertise_url(&self.config, listener.local_addr()?)?;
+                let (pg, cluster) = (pg.clone(), cluster.clone());
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        cluster::NodeRegistry::start(pg, cluster, url)
+                    })
+                    .await?
+                    .context("registering this node")?,
+                )
+            }
+            _ => None,
+        };
         let maintenance = tokio::spawn(maintenance_loop(
             self.server(),
             self.config.maintenance_interval,
@@ -252,6 +289,10 @@ impl App {
         let result =
             kagi_server::serve(listener, self.server(), shutdown, Duration::from_secs(10)).await;
         maintenance.abort();
+        // Peers stop asking this node at once, rather than failing until it times out.
+        if let Some(registry) = registry {
+            let _ = tokio::task::spawn_blocking(move || drop(registry)).await;
+        }
         // Everything acknowledged was already committed; closing waits for nothing new.
         self.store.close();
         // A last checkpoint and seal: the trail on disk is complete and signed.
@@ -259,6 +300,27 @@ impl App {
         let _ = tokio::task::spawn_blocking(move || audit.close()).await;
         result.context("serving HTTP")
     }
+}
+
+/// Where peers reach a node listening on `listening`: the configured URL, or the
+/// listening address when it names one interface.
+fn advertise_url(config: &Config, listening: SocketAddr) -> Result<String> {
+    if let Some(url) = &config.advertise_url {
+        let ok = url
+            .strip_prefix("http://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+        if !ok {
+            bail!("--advertise-url {url:?} must be http://host:port");
+        }
+        return Ok(url.clone());
+    }
+    if listening.ip().is_unspecified() {
+        bail!(
+            "this node listens on every interface ({listening}): give --advertise-url \
+             (KAGI_ADVERTISE_URL) so the other nodes of the store know where to reach it"
+        );
+    }
+    Ok(format!("http://{listening}"))
 }
 
 /// The store an [`App`] runs on.

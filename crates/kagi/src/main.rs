@@ -52,6 +52,11 @@ struct ServeArgs {
     /// PostgreSQL store: generated at first start and kept in <data-dir>/node-name.
     #[arg(long, env = "KAGI_NODE_NAME")]
     node_name: Option<String>,
+    /// Where the other nodes of a shared store reach this one (http://host:port), for
+    /// audit lookups over every node. Default: the --listen address, which must then
+    /// name one interface.
+    #[arg(long, env = "KAGI_ADVERTISE_URL")]
+    advertise_url: Option<String>,
     /// The 12-digit AWS account id this installation answers as (first start only).
     #[arg(long, env = "KAGI_ACCOUNT_ID")]
     account_id: Option<String>,
@@ -268,6 +273,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     config.data_dir = args.data_dir;
     config.store_url = args.store_url;
     config.node_name = args.node_name;
+    config.advertise_url = args.advertise_url;
     config.account_id = args.account_id;
     config.dangerous_dev_mode = args.dangerous_dev;
     config.max_connections = args.max_connections.max(1);

@@ -331,6 +331,11 @@ impl PgDatabase {
         );
     }
 
+    /// Runs `sql` in this database (as the maintenance user).
+    pub fn run_sql(&self, sql: &str) {
+        pg_admin(&self.url, sql).expect("SQL on the test database");
+    }
+
     /// Ends every session on this database, as a server restart does.
     pub fn terminate_connections(&self) {
         pg_admin(

@@ -399,3 +399,237 @@ async fn a_node_cut_off_from_the_database_refuses_after_the_limit_and_recovers()
     a.stop().await;
     b.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Audit answers over every node's log.
+
+/// Every page of `LookupEvents` for the key on `node`, `max_results` events a page.
+async fn lookup_all(
+    admin: &kagi_server::admin_client::AdminClient,
+    key: &str,
+    max_results: u32,
+) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..200 {
+        let mut body = serde_json::json!({
+            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": key}],
+            "MaxResults": max_results,
+        });
+        if let Some(t) = &token {
+            body["NextToken"] = serde_json::Value::from(t.clone());
+        }
+        let page = admin
+            .call_target(CLOUDTRAIL_LOOKUP, "cloudtrail", body)
+            .await
+            .expect("LookupEvents");
+        let got = page["Events"].as_array().expect("Events").clone();
+        assert!(got.len() <= max_results as usize);
+        events.extend(got);
+        match page["NextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => return events,
+        }
+    }
+    panic!("more than 200 pages");
+}
+
+const CLOUDTRAIL_LOOKUP: &str =
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
+
+/// The `requestID` inside a LookupEvents entry's `CloudTrailEvent`.
+fn request_id_of(entry: &serde_json::Value) -> String {
+    let event: serde_json::Value =
+        serde_json::from_str(entry["CloudTrailEvent"].as_str().expect("CloudTrailEvent"))
+            .expect("event JSON");
+    event["requestID"].as_str().unwrap_or_default().to_string()
+}
+
+/// LookupEvents, GetKeyLastUsage and the usage summary answer the same on every node, for
+/// calls served by any node; paging one event at a time returns the same events in the
+/// same order as one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audit_answers_on_any_node_cover_every_node() {
+    use aws_sdk_kms::operation::RequestId as _;
+    let db = PgDatabase::create();
+    let (a, b, c) = three_nodes(&db).await;
+    let key = new_key(&a.client(REGION)).await;
+    let mut encrypts = Vec::new();
+    for (i, node) in [&a, &b, &c, &b].into_iter().enumerate() {
+        if i == 3 {
+            // Event times have CloudTrail's one-second resolution: the last use is
+            // newest only if it falls in a later second than the others.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let out = node
+            .client(REGION)
+            .encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new(b"who used it".to_vec()))
+            .send()
+            .await
+            .expect("Encrypt");
+        encrypts.push(out.request_id().expect("request id").to_string());
+    }
+    let mut expected = encrypts.clone();
+    expected.sort();
+    let mut first_answer: Option<Vec<String>> = None;
+    for node in [&a, &b, &c] {
+        let admin = node.admin();
+        let all = lookup_all(&admin, &key, 50).await;
+        let ids: Vec<String> = all.iter().map(request_id_of).collect();
+        // The calls above, leaving out the lookups of earlier rounds (which name the key).
+        let calls: Vec<String> = all
+            .iter()
+            .filter(|e| e["EventName"] == "Encrypt" || e["EventName"] == "CreateKey")
+            .map(request_id_of)
+            .collect();
+        let mut seen: Vec<String> = all
+            .iter()
+            .filter(|e| e["EventName"] == "Encrypt")
+            .map(request_id_of)
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen, expected,
+            "every node's Encrypt, once, on {}",
+            node.endpoint
+        );
+        assert_eq!(
+            all.iter().filter(|e| e["EventName"] == "CreateKey").count(),
+            1
+        );
+        let paged: Vec<String> = lookup_all(&admin, &key, 1)
+            .await
+            .iter()
+            .map(request_id_of)
+            .collect();
+        assert_eq!(paged, ids, "one event a page returns the same history");
+        match &first_answer {
+            None => first_answer = Some(calls),
+            Some(first) => assert_eq!(&calls, first, "every node gives the same answer"),
+        }
+
+        let last = admin
+            .call_target(
+                "TrentService.GetKeyLastUsage",
+                "kms",
+                serde_json::json!({ "KeyId": key }),
+            )
+            .await
+            .expect("GetKeyLastUsage");
+        assert_eq!(
+            last["KeyLastUsage"]["KmsRequestId"].as_str(),
+            encrypts.last().map(String::as_str),
+            "the newest use (served by node b), asked of {}",
+            node.endpoint
+        );
+        let usage = admin
+            .call_audit("GetKeyUsage", serde_json::json!({ "KeyId": key }))
+            .await
+            .expect("GetKeyUsage");
+        let rows = usage["Usage"].as_array().expect("Usage");
+        let encrypt_count: u64 = rows
+            .iter()
+            .filter(|r| r["Operation"] == "Encrypt")
+            .map(|r| r["Count"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(encrypt_count, encrypts.len() as u64);
+    }
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+fn lookup_error(
+    r: Result<serde_json::Value, kagi_server::admin_client::AdminClientError>,
+) -> String {
+    match r {
+        Ok(_) => "OK".into(),
+        Err(kagi_server::admin_client::AdminClientError::Api { code, message }) => {
+            format!("{code}: {message}")
+        }
+        Err(e) => format!("{e}"),
+    }
+}
+
+/// A live node that does not answer fails lookups (retryably, naming it) rather than
+/// leaving its events out; a node that is no longer live is left out; a node that stops
+/// cleanly leaves the registry at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_refuse_while_a_live_node_is_silent_and_leave_out_departed_ones() {
+    let db = PgDatabase::create();
+    let a = TestServer::builder().store_url(&db.url).build().await;
+    let b = TestServer::builder().joining(&a).build().await;
+    let admin = a.admin();
+    let ask = || {
+        admin.call_target(
+            CLOUDTRAIL_LOOKUP,
+            "cloudtrail",
+            serde_json::json!({ "MaxResults": 5 }),
+        )
+    };
+    assert_eq!(lookup_error(ask().await), "OK");
+    // A node registered as live that nobody answers for (port 9 refuses connections).
+    db.run_sql(
+        "INSERT INTO nodes (name, url, seen_at) \
+         VALUES ('ghost', 'http://127.0.0.1:9', now() + interval '1 hour')",
+    );
+    let refused = test_support::eventually(Duration::from_secs(10), || async {
+        let answer = lookup_error(ask().await);
+        answer
+            .starts_with("DependencyTimeoutException")
+            .then_some(answer)
+    })
+    .await
+    .expect("a silent live node fails the lookup");
+    assert!(refused.contains("ghost"), "{refused}");
+    // Once its registration is old, it is left out again.
+    db.run_sql("UPDATE nodes SET seen_at = now() - interval '1 hour' WHERE name = 'ghost'");
+    assert_eq!(lookup_error(ask().await), "OK");
+    // A node that stops cleanly leaves at once: no refusal in between.
+    b.stop().await;
+    assert_eq!(lookup_error(ask().await), "OK");
+    a.stop().await;
+}
+
+/// The peer endpoint answers only requests signed with the cluster's peer secret; a
+/// refused attempt is recorded like any other refused call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_peer_endpoint_refuses_strangers_and_records_them() {
+    let db = PgDatabase::create();
+    let a = TestServer::builder().store_url(&db.url).build().await;
+    let stranger = sigv4::Credentials::new(
+        "node-stranger",
+        kagi_crypto::SecretBytes::new(vec![7u8; 32]),
+    );
+    let (status, body) = kagi_server::admin_client::signed_post(
+        &a.endpoint,
+        kagi_server::cluster::PEER_PATH,
+        &[("x-kagi-peer-operation", "Lookup")],
+        &stranger,
+        ("cluster", "kagi-peer"),
+        br#"{"Attribute":null,"StartMillis":null,"EndMillis":null,"Limit":50,"Before":18446744073709551615}"#.to_vec(),
+    )
+    .await
+    .expect("the request is answered");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON error");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["__type"], "InvalidSignatureException");
+    assert!(body.get("Events").is_none());
+    let recorded = a
+        .admin()
+        .call_target(
+            CLOUDTRAIL_LOOKUP,
+            "cloudtrail",
+            serde_json::json!({
+                "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "KagiPeer.Lookup"}],
+            }),
+        )
+        .await
+        .expect("LookupEvents");
+    let events = recorded["Events"].as_array().expect("Events");
+    assert_eq!(events.len(), 1, "{recorded}");
+    assert_eq!(events[0]["AccessKeyId"], "node-stranger");
+    a.stop().await;
+}

@@ -12,16 +12,73 @@
 
 use super::admin::require_admin;
 use super::{required, to_body};
+use crate::cluster::{Cluster, LastUse};
 use crate::error::ApiError;
 use crate::wire::{parse, timestamp};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use kagi_audit::event::CloudTrailEvent;
-use kagi_audit::index::{AttributeKey, IndexError, LookupQuery};
+use kagi_audit::index::{AttributeKey, IndexError, LookupQuery, UsageRow};
 use kagi_audit::trail::{AuditTrail, TrailError};
 use kagi_kms::{Caller, Kms, KmsError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// Where audit answers come from: this node's trail, and on a shared store every live
+/// node's (`crate::cluster`).
+#[derive(Clone, Copy)]
+pub struct History<'a> {
+    pub trail: &'a AuditTrail,
+    pub cluster: Option<&'a Cluster>,
+}
+
+impl<'a> History<'a> {
+    /// This node's trail only.
+    pub fn local(trail: &'a AuditTrail) -> Self {
+        Self {
+            trail,
+            cluster: None,
+        }
+    }
+
+    fn lookup(&self, query: &LookupQuery) -> Result<(Vec<Vec<u8>>, Option<String>), ApiError> {
+        match self.cluster {
+            Some(c) => c.lookup(self.trail, query),
+            None => self.trail.lookup(query).map_err(trail_error),
+        }
+    }
+
+    fn last_use(&self, names: &[&str], operations: &[&str]) -> Result<Option<LastUse>, ApiError> {
+        match self.cluster {
+            Some(c) => c.last_use(self.trail, names, operations),
+            None => Ok(self
+                .trail
+                .last_usage(names, operations)
+                .map_err(trail_error)?
+                .map(|u| LastUse {
+                    time_millis: u.time_millis,
+                    event_name: u.event_name,
+                    event_id: u.event_id,
+                    request_id: u.request_id,
+                })),
+        }
+    }
+
+    fn usage_summary(
+        &self,
+        names: &[&str],
+        start_millis: Option<i64>,
+        end_millis: Option<i64>,
+    ) -> Result<Vec<UsageRow>, ApiError> {
+        match self.cluster {
+            Some(c) => c.usage_summary(self.trail, names, start_millis, end_millis),
+            None => self
+                .trail
+                .usage_summary(names, start_millis, end_millis)
+                .map_err(trail_error),
+        }
+    }
+}
 
 /// The operations GetKeyLastUsage counts as a use of the key (those Kagi serves).
 const USAGE_OPERATIONS: &[&str] = &[
@@ -63,16 +120,14 @@ struct KeyIdInput {
 
 pub fn get_key_last_usage(
     kms: &Kms,
-    audit: &AuditTrail,
+    audit: &History<'_>,
     caller: &Caller,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     let input: KeyIdInput = parse(body)?;
     let key = kms.usage_subject(caller, required(&input.key_id, "keyId")?)?;
     let id = key.meta.key_id.to_string();
-    let usage = audit
-        .last_usage(&[key.arn.as_str(), id.as_str()], USAGE_OPERATIONS)
-        .map_err(trail_error)?;
+    let usage = audit.last_use(&[key.arn.as_str(), id.as_str()], USAGE_OPERATIONS)?;
     let last = match usage {
         Some(u) => json!({
             "Operation": u.event_name,
@@ -157,7 +212,7 @@ fn millis(seconds: Option<f64>, field: &str) -> Result<Option<i64>, ApiError> {
 }
 
 pub fn lookup_events(
-    audit: &AuditTrail,
+    audit: &History<'_>,
     caller: &Caller,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
@@ -228,7 +283,7 @@ pub fn lookup_events(
         max_results,
         next_token: input.next_token,
     };
-    let (events, next_token) = audit.lookup(&query).map_err(trail_error)?;
+    let (events, next_token) = audit.lookup(&query)?;
     let events = events
         .into_iter()
         .map(event_dto)
@@ -381,7 +436,7 @@ struct KeyUsageInput {
 
 pub fn get_key_usage(
     kms: &Kms,
-    audit: &AuditTrail,
+    audit: &History<'_>,
     caller: &Caller,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
@@ -397,9 +452,7 @@ pub fn get_key_usage(
     let start = millis(input.start_time, "StartTime")?;
     let end = millis(input.end_time, "EndTime")?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let rows = audit
-        .usage_summary(&refs, start, end)
-        .map_err(trail_error)?;
+    let rows = audit.usage_summary(&refs, start, end)?;
     let usage: Vec<Value> = rows
         .into_iter()
         .map(|r| {

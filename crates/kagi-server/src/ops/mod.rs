@@ -17,7 +17,7 @@ pub mod tags;
 use crate::error::ApiError;
 use crate::operation::Operation;
 use admin::PrincipalKind as Principal;
-use kagi_audit::trail::AuditTrail;
+use audit::History;
 use kagi_kms::{Caller, Kms};
 use serde::Serialize;
 
@@ -36,7 +36,7 @@ pub fn empty() -> Result<Vec<u8>, ApiError> {
 /// Runs one operation. This `match` is the whole routing table.
 pub fn dispatch(
     kms: &Kms,
-    trail: &AuditTrail,
+    trail: &History<'_>,
     op: Operation,
     caller: &Caller,
     body: &[u8],
@@ -100,9 +100,9 @@ pub fn dispatch(
         RevokeGrant => grants::revoke_grant(kms, caller, body),
         GetKeyLastUsage => audit::get_key_last_usage(kms, trail, caller, body),
         LookupEvents => audit::lookup_events(trail, caller, body),
-        AuditGetCheckpoint => audit::get_checkpoint(trail, caller, body),
-        AuditGetInclusionProof => audit::get_inclusion_proof(trail, caller, body),
-        AuditGetConsistencyProof => audit::get_consistency_proof(trail, caller, body),
+        AuditGetCheckpoint => audit::get_checkpoint(trail.trail, caller, body),
+        AuditGetInclusionProof => audit::get_inclusion_proof(trail.trail, caller, body),
+        AuditGetConsistencyProof => audit::get_consistency_proof(trail.trail, caller, body),
         AuditGetKeyUsage => audit::get_key_usage(kms, trail, caller, body),
     }
 }

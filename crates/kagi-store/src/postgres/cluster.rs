@@ -29,6 +29,10 @@
 //! seen every change committed before it called (the basis of the cache's staleness
 //! bound, see `Kms::mark_synced`).
 //!
+//! **Node registry.** Each node records its name and the URL its peers reach it at, with
+//! the database's time, every few seconds ([`PostgresStore::register_node`]); the nodes
+//! seen recently are the live ones ([`PostgresStore::live_nodes`]).
+//!
 //! **Maintenance lease.** A session-level advisory lock on a dedicated connection: the
 //! node holding it runs scheduled deletions and rotations. When the node dies, its session
 //! ends and the lock is free for the next node that asks; a holder that loses its
@@ -202,6 +206,62 @@ impl ChangeFeed {
             }
         }
         Ok(out)
+    }
+}
+
+/// A node of the cluster, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub name: String,
+    /// Where its peers reach it (`http://host:port`).
+    pub url: String,
+}
+
+impl PostgresStore {
+    /// Records that node `name` is alive and reachable at `url`, as of the database's
+    /// clock.
+    pub fn register_node(&self, name: &str, url: &str) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.execute(
+                "INSERT INTO nodes (name, url, seen_at) VALUES ($1, $2, now())
+                 ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, seen_at = now()",
+                &[&name, &url],
+            )
+            .map(drop)
+            .map_err(backend)
+        })
+    }
+
+    /// Removes node `name` from the registry (it is stopping).
+    pub fn unregister_node(&self, name: &str) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.execute("DELETE FROM nodes WHERE name = $1", &[&name])
+                .map(drop)
+                .map_err(backend)
+        })
+    }
+
+    /// The nodes that registered within `within` of the database's clock, by name.
+    pub fn live_nodes(&self, within: Duration) -> Result<Vec<NodeRecord>, StoreError> {
+        let seconds = within.as_secs_f64();
+        self.read(|c| {
+            let rows = c
+                .query(
+                    "SELECT name, url FROM nodes
+                     WHERE seen_at > now() - make_interval(secs => $1)
+                     ORDER BY name",
+                    &[&seconds],
+                )
+                .map_err(backend)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(NodeRecord {
+                        name: r.try_get(0).map_err(backend)?,
+                        url: r.try_get(1).map_err(backend)?,
+                    })
+                })
+                .collect()
+        })
     }
 }
 

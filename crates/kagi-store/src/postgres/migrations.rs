@@ -135,6 +135,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );"#,
     // 7: a revision per key, as in SQLite.
     "ALTER TABLE keys ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;",
+    // 8: the nodes sharing this database and where their peers reach them (audit lookups
+    // cover every node's log). Only a shared store has several nodes, so SQLite has no
+    // such table. `seen_at` is the database's clock, so nodes' clocks need not agree.
+    r#"CREATE TABLE nodes (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        url TEXT NOT NULL,
+        seen_at TIMESTAMPTZ NOT NULL
+    );"#,
 ];
 
 /// Brings the schema to the newest version in one transaction, holding the migration lock.

@@ -22,7 +22,7 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
-pub use cluster::{ChangeFeed, Changes};
+pub use cluster::{ChangeFeed, Changes, NodeRecord};
 use kagi_kms::{
     AccessKeyRecord, AliasName, AliasRecord, GrantRecord, KeyId, PrincipalRef, Region,
     RolePolicyRecord, RoleRecord, Store, StoreError, StoredKey, Tag, Timestamp, UserPolicyRecord,

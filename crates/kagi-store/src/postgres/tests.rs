@@ -709,3 +709,44 @@ fn test_databases_are_dropped_even_when_a_test_panics() {
         .unwrap();
     assert!(left.is_empty(), "{name} was left behind");
 }
+
+#[test]
+fn nodes_register_and_only_recent_ones_are_live() {
+    let dbs = TestDatabases::new();
+    let url = dbs.create();
+    let a = PostgresStore::connect(&url).unwrap();
+    let b = PostgresStore::connect(&url).unwrap();
+    a.register_node("node-a", "http://127.0.0.1:1").unwrap();
+    b.register_node("node-b", "http://127.0.0.1:2").unwrap();
+    // Registering again moves the address (a node restarted on another port).
+    a.register_node("node-a", "http://127.0.0.1:3").unwrap();
+    let live = b.live_nodes(Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        live,
+        vec![
+            NodeRecord {
+                name: "node-a".into(),
+                url: "http://127.0.0.1:3".into()
+            },
+            NodeRecord {
+                name: "node-b".into(),
+                url: "http://127.0.0.1:2".into()
+            },
+        ]
+    );
+    // A node not seen within the window is not live; the window is the database's time.
+    let mut client = Client::connect(&url, NoTls).unwrap();
+    client
+        .execute(
+            "UPDATE nodes SET seen_at = now() - interval '30 seconds' WHERE name = 'node-b'",
+            &[],
+        )
+        .unwrap();
+    let names: Vec<String> = a
+        .live_nodes(Duration::from_secs(10))
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names, vec!["node-a".to_string()]);
+}
