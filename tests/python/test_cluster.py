@@ -1,7 +1,8 @@
 """Several `kagi serve --store postgres://…` processes on one database behave as one KMS,
 through boto3: what one node creates the others use, what one node disables the others
-refuse within the 1-second staleness limit, and a node killed with SIGKILL under load
-loses nothing it acknowledged (keys, ciphertexts, audit events). Each test creates its own
+refuse within the 1-second staleness limit, audit lookups on any node cover every node's
+log, and a node killed with SIGKILL under load loses nothing it acknowledged (keys,
+ciphertexts, audit events). Each test creates its own
 database on 127.0.0.1:5432 and drops it afterwards."""
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import threading
 import time
 
 from audit_helpers import (
-    assert_verified, audited, cloudtrail_client, encode_record, kagi_verify, lookup_all,
-    read_segment, run_kagi, segments,
+    assert_verified, audited, cloudtrail_client, encode_record, ids_of, kagi_audit, kagi_verify,
+    lookup_all, read_segment, run_kagi, segments,
 )
-from aws_clients import kms_client
+from aws_clients import AwsCli, kms_client
 from conftest import REGION
 from expect import aws_error
+from test_audit_verify_cli import usage_rows
 from test_postgres_store import pg_url, psql  # noqa: F401 -- the fixture and its helper
 
 STALENESS_LIMIT_S = 1.0
+LIVENESS_S = 10.0  # kagi::cluster::LIVENESS: a node not registered this long is left out
 WORKERS = 6
 LOAD_S = 3.0
 
@@ -70,6 +73,31 @@ def test_two_nodes_are_one_kms(start_kagi, kagi_bin, tmp_path, pg_url):
 
     with aws_error("NotFoundException"):
         kb.describe_key(KeyId="alias/nothing-here")
+
+    # Audit answers cover both nodes, whichever is asked: LookupEvents through boto3 and
+    # the AWS CLI, GetKeyLastUsage, and `kagi audit usage`.
+    on_a = audited(ka.encrypt(KeyId=key, Plaintext=b"a"))
+    time.sleep(1.1)  # event times have one-second resolution: B's call is in a later second
+    on_b = audited(kb.encrypt(KeyId=key, Plaintext=b"b"))
+    for node in (a, b):
+        ct = cloudtrail_client(node.endpoint, creds)
+        history = ids_of(lookup_all(ct, "ResourceName", key))
+        assert on_a.event_id in history and on_b.event_id in history, node.endpoint
+        assert history.index(on_b.event_id) < history.index(on_a.event_id), "newest first"
+        paged = ids_of(lookup_all(ct, "ResourceName", key, MaxResults=1))
+        assert paged == history, "one event a page gives the same history"
+    cli = AwsCli(home=tmp_path / "cli-home", region=REGION, creds=creds, endpoint=b.endpoint)
+    found = cli.run("cloudtrail", "lookup-events", "--lookup-attributes",
+                    f"AttributeKey=EventId,AttributeValue={on_a.event_id}").json()["Events"]
+    assert ids_of(found) == [on_a.event_id], "node B finds the event node A recorded"
+    time.sleep(1.1)
+    latest = audited(kb.encrypt(KeyId=key, Plaintext=b"latest"))
+    last = ka.get_key_last_usage(KeyId=key)["KeyLastUsage"]
+    assert last["CloudTrailEventId"] == latest.event_id, "A reports B's newer use"
+    usage = usage_rows(kagi_audit(kagi_bin, a, "usage", key).stdout)
+    encrypts = sum(1 for e in lookup_all(cloudtrail_client(a.endpoint, creds), "ResourceName", key)
+                   if e["EventName"] == "Encrypt")
+    assert usage["Encrypt"].calls == encrypts >= 5, usage
 
     # Each node kept its own audit log; `kagi audit verify` checks them together...
     assert a.stop() == 0 and b.stop() == 0
@@ -133,6 +161,7 @@ def test_a_node_killed_under_load_loses_nothing_acknowledged(start_kagi, kagi_bi
     time.sleep(LOAD_S)
     killed.set()
     victim.kill()  # SIGKILL: no shutdown, no final checkpoint
+    killed_at = time.monotonic()
     for t in threads:
         t.join(60)
         assert not t.is_alive(), "a client thread hung after a node was killed"
@@ -147,10 +176,27 @@ def test_a_node_killed_under_load_loses_nothing_acknowledged(start_kagi, kagi_bi
         assert survivors[i % 2].decrypt(CiphertextBlob=blob)["Plaintext"] == plain
     print(f"after kill -9 of one of 3 nodes: {len(acked_keys)} keys and ciphertexts intact")
 
-    # The victim's own audit log has every event it acknowledged, and verifies.
+    # While the dead node's registration is fresh, lookups on the others refuse (its events
+    # would be missing); once it has lapsed they answer without it.
+    ct0 = cloudtrail_client(nodes[0].endpoint, creds)  # never retries
+    refusals = 0
+    while True:
+        try:
+            ct0.lookup_events(MaxResults=1)
+            break
+        except Exception as e:  # noqa: BLE001
+            code = getattr(e, "response", {}).get("Error", {}).get("Code", repr(e))
+            assert code == "DependencyTimeoutException", code
+            refusals += 1
+            assert time.monotonic() - killed_at < LIVENESS_S + 5, "lookups still refused"
+            time.sleep(0.2)
+    print(f"lookups refused {refusals} times; answered {time.monotonic() - killed_at:.1f} s "
+          "after the kill")
+
+    # The victim's own audit log has every event it acknowledged, verifies, and once it is
+    # back a surviving node finds every one of those events.
     restarted = start_kagi(data_dir=tmp_path / "node1", extra_args=("--store", pg_url))
-    ct = cloudtrail_client(restarted.endpoint, creds)
-    lost = [e for e in victim_events if [x["EventId"] for x in lookup_all(ct, "EventId", e)] != [e]]
+    lost = [e for e in victim_events if ids_of(lookup_all(ct0, "EventId", e)) != [e]]
     assert not lost, f"{len(lost)} of {len(victim_events)} acknowledged events are gone"
     assert restarted.stop() == 0
     assert_verified(kagi_verify(kagi_bin, tmp_path / "node1" / "audit"))

@@ -98,6 +98,9 @@ pub struct App {
     _follower: Option<cluster::ChangeFollower>,
     /// This node's place among the nodes of a shared store.
     cluster: Option<Arc<Cluster>>,
+    /// Its entry in the store's node registry, from [`App::register`] to the end of
+    /// [`App::run`].
+    registry: std::sync::Mutex<Option<cluster::NodeRegistry>>,
     /// Keeps a dev-mode throw-away directory alive; deleted on drop.
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -253,12 +256,39 @@ impl App {
             bootstrap,
             _follower: follower,
             cluster,
+            registry: std::sync::Mutex::new(None),
             _temp_dir: temp_dir,
         })
     }
 
     pub fn server(&self) -> Arc<Server> {
         self.server.clone()
+    }
+
+    /// On a shared store, enters this node, listening on `listening`, in the store's node
+    /// registry (once; later calls do nothing), so that the other nodes' audit lookups
+    /// cover its log. [`App::run`] does it before serving; call it earlier to have it done
+    /// before announcing that the node is up.
+    pub async fn register(&self, listening: SocketAddr) -> Result<()> {
+        let (StoreHandle::Postgres(pg), Some(cluster)) = (&self.store, &self.cluster) else {
+            return Ok(());
+        };
+        if self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return Ok(());
+        }
+        let url = advertise_url(&self.config, listening)?;
+        let (pg, cluster) = (pg.clone(), cluster.clone());
+        let registry =
+            tokio::task::spawn_blocking(move || cluster::NodeRegistry::start(pg, cluster, url))
+                .await?
+                .context("registering this node")?;
+        *self.registry.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry);
+        Ok(())
     }
 
     /// Serves on `listener` until `shutdown`, running maintenance in the background.
@@ -268,20 +298,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         // Peers find this node (and it them) before it serves its first request.
-        let registry = match (&self.store, &self.cluster) {
-            (StoreHandle::Postgres(pg), Some(cluster)) => {
-                let url = advertise_url(&self.config, listener.local_addr()?)?;
-                let (pg, cluster) = (pg.clone(), cluster.clone());
-                Some(
-                    tokio::task::spawn_blocking(move || {
-                        cluster::NodeRegistry::start(pg, cluster, url)
-                    })
-                    .await?
-                    .context("registering this node")?,
-                )
-            }
-            _ => None,
-        };
+        self.register(listener.local_addr()?).await?;
         let maintenance = tokio::spawn(maintenance_loop(
             self.server(),
             self.config.maintenance_interval,
@@ -290,6 +307,11 @@ impl App {
             kagi_server::serve(listener, self.server(), shutdown, Duration::from_secs(10)).await;
         maintenance.abort();
         // Peers stop asking this node at once, rather than failing until it times out.
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(registry) = registry {
             let _ = tokio::task::spawn_blocking(move || drop(registry)).await;
         }

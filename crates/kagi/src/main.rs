@@ -294,6 +294,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", app.config.listen))?;
     let addr = listener.local_addr()?;
+    // Registered before the ready line: once it is printed, every node's lookups cover
+    // this one's log.
+    app.register(addr).await?;
     let shutdown = shutdown_signal()?;
     let mut out = std::io::stdout().lock();
     if let Some(b) = &app.bootstrap {
