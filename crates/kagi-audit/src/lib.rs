@@ -1,4 +1,4 @@
-//! The audit trail (issue 4, in progress): every call to Kagi becomes one CloudTrail-format
+//! The audit trail: every call to Kagi becomes one CloudTrail-format
 //! event, appended to a log that nobody can silently edit, truncate or reorder.
 //!
 //! - [`event`]: the CloudTrail record (eventVersion 1.11) and its canonical bytes;
@@ -12,7 +12,7 @@
 //! - [`verify_sealed`]: the offline verifier of sealed log and digest files.
 //!
 //! This crate knows nothing about HTTP or KMS keys; the server turns requests into
-//! events, this crate makes them durable and provable. Not yet wired into the server.
+//! events, this crate makes them durable and provable.
 
 pub mod checkpoint;
 pub mod event;

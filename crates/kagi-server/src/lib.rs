@@ -2,8 +2,8 @@
 //!
 //! The life of a request: [`serve`] accepts a connection and hands each HTTP/1.1 request
 //! to [`Server::handle`], which
-//! 1. answers the few non-AWS paths (`/_kagi/health`, `/_kagi/ready`, and `/_kagi/dev/reset`
-//!    in dev mode);
+//! 1. answers the few non-AWS paths (`/_kagi/health`, `/_kagi/ready`, `/_kagi/dev/reset`
+//!    in dev mode, and on a shared store `/_kagi/peer` for the other nodes, see [`cluster`]);
 //! 2. enforces the body-size limit while reading the body;
 //! 3. authenticates the SigV4 signature into a [`kagi_kms::Caller`] ([`auth`]);
 //! 4. maps `X-Amz-Target` to an [`Operation`] (unknown → `UnknownOperationException`);
