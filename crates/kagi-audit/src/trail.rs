@@ -78,7 +78,8 @@ const SEAL_POLL: Duration = Duration::from_secs(5);
 const SEAL_EAGER_EVENTS: u64 = 50_000;
 /// How long the indexer gathers events before writing a batch. Short, so that a batch is
 /// a short burst of CPU next to the request threads: 10 ms cut the p99 the trail adds by
-/// 1.5–2 ms against 50 ms, at the same throughput (docs/benchmarks.md, "Audit cost").
+/// 1.5–2 ms against 50 ms, at the same throughput (docs/benchmarks.md, "Audit cost"). A
+/// query waiting for the index cuts the gathering short (`Pending::hurry`).
 const INDEX_GATHER: Duration = Duration::from_millis(10);
 /// Most events one sealing step reads into memory.
 const SEAL_CHUNK: u64 = 20_000;
@@ -199,6 +200,9 @@ struct Pending {
     events: Vec<IndexedEvent>,
     /// Set when the log has stopped: nothing more will come.
     closed: bool,
+    /// A query is waiting for the index: write what is gathered now instead of gathering
+    /// on (cleared when the indexer takes the batch).
+    hurry: bool,
 }
 
 enum Mode {
@@ -679,7 +683,7 @@ impl Durable {
         }
         if !pending.closed {
             let until = Instant::now() + INDEX_GATHER;
-            while !pending.closed && pending.events.len() < INDEX_BATCH {
+            while !pending.closed && !pending.hurry && pending.events.len() < INDEX_BATCH {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -691,6 +695,7 @@ impl Durable {
                     .0;
             }
         }
+        pending.hurry = false;
         std::mem::take(&mut pending.events)
     }
 
@@ -735,6 +740,11 @@ impl Durable {
     fn wait_indexed(&self) {
         let target = lock(&self.tree).len();
         let deadline = Instant::now() + INDEX_WAIT;
+        if *lock(&self.indexed) < target {
+            // Cut the indexer's gathering short: a lookup need not wait for a full batch.
+            lock(&self.pending).hurry = true;
+            self.pending_changed.notify_all();
+        }
         let mut indexed = lock(&self.indexed);
         while *indexed < target {
             let left = deadline.saturating_duration_since(Instant::now());

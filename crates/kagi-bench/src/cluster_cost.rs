@@ -2,7 +2,9 @@
 //! GenerateDataKey and CreateKey throughput and latency for one node on the embedded
 //! SQLite store, one node on PostgreSQL and two nodes on one PostgreSQL database (the load
 //! split evenly between them), in one run; then the propagation delay of a DisableKey made
-//! through one node until the other refuses the key.
+//! through one node until the other refuses the key; then what a LookupEvents costs when
+//! it covers two nodes' logs instead of one (two nodes with durable audit logs; the same
+//! query on the first node while the second is up, and after it stopped).
 //!
 //! The database is created on the PostgreSQL server at `--postgres` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and dropped at the end. Every process
@@ -23,6 +25,11 @@ use crate::{credentials, json_body, progress, start_kagi, CreateKeys, Options, R
 
 /// DisableKey/EnableKey round trips measured for the propagation delay.
 const PROPAGATION_SAMPLES: usize = 50;
+/// Encrypt calls recorded (split over two nodes) before lookups are timed, and lookups
+/// timed per configuration.
+const LOOKUP_EVENTS: usize = 2_000;
+const LOOKUP_SAMPLES: usize = 200;
+const LOOKUP_TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
 
 /// One configuration's two phases.
 #[derive(Debug)]
@@ -39,6 +46,9 @@ pub struct ClusterCost {
     /// Milliseconds from DisableKey's answer on one node to the other's first refusal.
     pub propagation: Histogram,
     pub propagation_samples: usize,
+    /// LookupEvents latency (µs) on node 1: covering both nodes, then its own log only.
+    pub lookup_two: Histogram,
+    pub lookup_one: Histogram,
 }
 
 impl ClusterCost {
@@ -80,6 +90,20 @@ impl ClusterCost {
             ms(self.propagation.quantile(0.5)),
             ms(self.propagation.quantile(0.99)),
             ms(self.propagation.quantile(1.0)),
+        ));
+        out.push_str(&format!(
+            "\n**LookupEvents across nodes** (one page of 50 by ResourceName over {LOOKUP_EVENTS} \
+             Encrypt events split over two nodes with durable audit logs, {LOOKUP_SAMPLES} \
+             sequential lookups on node 1): covering both nodes p50 {}, p99 {}; node 1 alone \
+             (node 2 stopped) p50 {}, p99 {}; p50 ratio {}\n",
+            ms(self.lookup_two.quantile(0.5)),
+            ms(self.lookup_two.quantile(0.99)),
+            ms(self.lookup_one.quantile(0.5)),
+            ms(self.lookup_one.quantile(0.99)),
+            match (self.lookup_two.quantile(0.5), self.lookup_one.quantile(0.5)) {
+                (Some(two), Some(one)) if one > 0 => format!("{:.2}", two as f64 / one as f64),
+                _ => "-".into(),
+            }
         ));
         out
     }
@@ -154,13 +178,30 @@ fn node(
     join: Option<&Node>,
     first_dir: Option<&Path>,
 ) -> Result<Node> {
+    node_with(kagi, work, name, store, join, first_dir, false)
+}
+
+/// [`node`], with a durable audit log when `audited`.
+fn node_with(
+    kagi: &Path,
+    work: &Path,
+    name: &'static str,
+    store: Option<&str>,
+    join: Option<&Node>,
+    first_dir: Option<&Path>,
+    audited: bool,
+) -> Result<Node> {
     let data_dir = work.join(name);
     std::fs::create_dir_all(&data_dir)?;
     if let Some(first) = first_dir {
         std::fs::copy(first.join("root.key"), data_dir.join("root.key"))
             .context("copying the root key to the second node")?;
     }
-    let mut extra = vec!["--dangerous-audit-discard"];
+    let mut extra = if audited {
+        vec![]
+    } else {
+        vec!["--dangerous-audit-discard"]
+    };
     if let Some(url) = store {
         extra.extend(["--store", url]);
     }
@@ -307,6 +348,88 @@ fn propagation(
     })
 }
 
+/// LookupEvents latency on the first of two audited nodes, covering both, then (the second
+/// stopped) the first alone.
+fn lookup_cost(
+    runtime: &tokio::runtime::Runtime,
+    options: &Options,
+    kagi: &Path,
+    work: &Path,
+) -> Result<(Histogram, Histogram)> {
+    let db = BenchDatabase::create(&options.postgres, "_audit")?;
+    let url = db.url();
+    let first = node_with(kagi, work, "audit-node-1", Some(&url), None, None, true)?;
+    let mut second = node_with(
+        kagi,
+        work,
+        "audit-node-2",
+        Some(&url),
+        Some(&first),
+        Some(&work.join("audit-node-1")),
+        true,
+    )?;
+    progress("LookupEvents across nodes");
+    let (key, two) = runtime.block_on(async {
+        let key = load::call(&first.endpoint, "CreateKey", &json!({})).await?["KeyMetadata"]
+            ["KeyId"]
+            .as_str()
+            .context("CreateKey without KeyId")?
+            .to_string();
+        let body = bytes::Bytes::from(json!({"KeyId": key, "Plaintext": "aGVsbG8="}).to_string());
+        let mut senders = [
+            load::connect(first.endpoint.addr).await?,
+            load::connect(second.endpoint.addr).await?,
+        ];
+        for i in 0..LOOKUP_EVENTS {
+            let node = [&first, &second][i % 2];
+            let (status, _, _) =
+                load::send(&mut senders[i % 2], &node.endpoint, "Encrypt", body.clone()).await?;
+            if !status.is_success() {
+                bail!("Encrypt answered {status}");
+            }
+        }
+        let two = time_lookups(&first.endpoint, &key).await?;
+        Ok::<_, anyhow::Error>((key, two))
+    })?;
+    second
+        .server
+        .terminate(Duration::from_secs(10))
+        .context("stopping the second audited node")?;
+    let one = runtime.block_on(time_lookups(&first.endpoint, &key))?;
+    Ok((two, one))
+}
+
+/// [`LOOKUP_SAMPLES`] sequential LookupEvents by `key` on one connection to `endpoint`.
+async fn time_lookups(endpoint: &Endpoint, key: &str) -> Result<Histogram> {
+    let body = bytes::Bytes::from(
+        json!({
+            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": key}],
+            "MaxResults": 50,
+        })
+        .to_string(),
+    );
+    let mut sender = load::connect(endpoint.addr).await?;
+    let mut histogram = Histogram::default();
+    for _ in 0..LOOKUP_SAMPLES {
+        let started = Instant::now();
+        let (status, _, answer) = load::send_to(
+            &mut sender,
+            endpoint,
+            (LOOKUP_TARGET, "cloudtrail"),
+            body.clone(),
+        )
+        .await?;
+        if !status.is_success() {
+            bail!(
+                "LookupEvents answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        histogram.record(started.elapsed().as_micros() as u64);
+    }
+    Ok(histogram)
+}
+
 /// Sends Encrypt under `key` to `endpoint` until it answers `status` (5 s at most).
 async fn wait_for_status(
     sender: &mut load::Sender,
@@ -372,10 +495,14 @@ pub fn measure(
         &[&first, &second],
     )?);
     let propagation = propagation(runtime, &first, &second, PROPAGATION_SAMPLES)?;
+    drop((first, second));
+    let (lookup_two, lookup_one) = lookup_cost(runtime, options, kagi, work)?;
     Ok(ClusterCost {
         connections: options.connections,
         rows,
         propagation,
         propagation_samples: PROPAGATION_SAMPLES,
+        lookup_two,
+        lookup_one,
     })
 }

@@ -121,11 +121,23 @@ pub async fn connect(addr: SocketAddr) -> Result<Sender> {
     Ok(sender)
 }
 
-/// Builds, signs and sends one request; returns the status, the headers and the whole body.
+/// Builds, signs and sends one KMS request; returns the status, the headers and the whole
+/// body.
 pub async fn send(
     sender: &mut Sender,
     endpoint: &Endpoint,
     operation: &str,
+    body: Bytes,
+) -> Result<(StatusCode, HeaderMap, Bytes)> {
+    let target = format!("TrentService.{operation}");
+    send_to(sender, endpoint, (&target, "kms"), body).await
+}
+
+/// [`send`] for any JSON 1.1 `(X-Amz-Target, SigV4 service)`.
+pub async fn send_to(
+    sender: &mut Sender,
+    endpoint: &Endpoint,
+    (target, service): (&str, &str),
     body: Bytes,
 ) -> Result<(StatusCode, HeaderMap, Bytes)> {
     let request = Request::builder()
@@ -133,7 +145,7 @@ pub async fn send(
         .uri("/")
         .header(header::HOST, endpoint.addr.to_string())
         .header(header::CONTENT_TYPE, "application/x-amz-json-1.1")
-        .header("x-amz-target", format!("TrentService.{operation}"))
+        .header("x-amz-target", target)
         .body(())?;
     let (mut parts, ()) = request.into_parts();
     sigv4::sign(
@@ -141,7 +153,7 @@ pub async fn send(
         &body,
         &endpoint.credentials,
         &endpoint.region,
-        "kms",
+        service,
         SystemTime::now(),
     )?;
     let request = Request::from_parts(parts, Full::new(body));
@@ -212,6 +224,23 @@ pub async fn run(
     stop: Stop,
     server: u32,
 ) -> Result<PhaseResult> {
+    run_paced(endpoint, workload, connections, stop, server, None).await
+}
+
+/// [`run`], open loop when `interval` is given: each connection sends one request every
+/// `interval` (the connections staggered evenly), whatever the answers' latency, and a
+/// request's latency counts from when it was due, not from when it was sent (a late
+/// answer delays the next request, and that wait counts too: no coordinated omission).
+/// The offered rate is `connections / interval`, the same for any server, so latencies of
+/// two servers compare at equal load.
+pub async fn run_paced(
+    endpoint: &Endpoint,
+    workload: Arc<dyn Workload>,
+    connections: usize,
+    stop: Stop,
+    server: u32,
+    interval: Option<Duration>,
+) -> Result<PhaseResult> {
     let mut senders = Vec::with_capacity(connections);
     for _ in 0..connections {
         senders.push(connect(endpoint.addr).await?);
@@ -233,14 +262,23 @@ pub async fn run(
     };
 
     let mut tasks = Vec::with_capacity(connections);
-    for mut sender in senders {
+    for (i, mut sender) in senders.into_iter().enumerate() {
         let endpoint = endpoint.clone();
         let workload = workload.clone();
         let tickets = tickets.clone();
+        let mut due = interval.map(|iv| started + iv.mul_f64(i as f64 / connections as f64));
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             loop {
-                let now = Instant::now();
+                let now = match (&mut due, interval) {
+                    (Some(due), Some(iv)) => {
+                        tokio::time::sleep_until((*due).into()).await;
+                        let this = *due;
+                        *due += iv;
+                        this
+                    }
+                    _ => Instant::now(),
+                };
                 if measure_until.is_some_and(|end| now >= end) {
                     break;
                 }

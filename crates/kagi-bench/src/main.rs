@@ -63,6 +63,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connection counts of the audit-cost comparison.
 const AUDIT_CONNECTIONS: [usize; 2] = [32, 128];
+/// The share of the discarding server's closed-loop rate offered to both servers in the
+/// open-loop audit phase: busy, below either server's capacity.
+const PACED_SHARE: f64 = 0.5;
+
 /// The measurement-only switch of `kagi serve`: every audit event is built, then dropped.
 const AUDIT_DISCARD_FLAG: &str = "--dangerous-audit-discard";
 /// The response header with the log index (sequence number, from 0) of the call's event.
@@ -760,6 +764,59 @@ fn audit_cost(
         });
     }
 
+    // The same offered load on both: a share of what the discarding server served in a
+    // closed loop at the target connection count.
+    let paced = match rows
+        .iter()
+        .find(|r| r.connections == report::TARGET_AUDIT_RATIO_CONNECTIONS)
+    {
+        Some(row) => {
+            let connections = row.connections;
+            let rate = row.discard.result.per_second() * PACED_SHARE;
+            let interval = Duration::from_secs_f64(connections as f64 / rate);
+            let paced = |what: &str, endpoint: &Endpoint, key: &str, pid: u32| {
+                let what = format!(
+                    "GenerateDataKey, {what}, {:.0} req/s offered over {connections} connections",
+                    rate
+                );
+                progress(&what);
+                let stop = Stop::Timed {
+                    warmup: options.warmup,
+                    measure: options.duration,
+                };
+                let result = runtime.block_on(load::run_paced(
+                    endpoint,
+                    generate(key),
+                    connections,
+                    stop,
+                    pid,
+                    Some(interval),
+                ))?;
+                check_phase(&what, &result)?;
+                Ok::<_, anyhow::Error>(Row { what, result })
+            };
+            let durable = paced(
+                "durable audit",
+                &durable_endpoint,
+                &durable_key,
+                durable.pid(),
+            )?;
+            let discard = paced(
+                "audit discarded",
+                &discard_endpoint,
+                &discard_key,
+                discard.pid(),
+            )?;
+            Some(report::PacedAudit {
+                connections,
+                rate,
+                durable,
+                discard,
+            })
+        }
+        None => None,
+    };
+
     // Every event is durable before its response leaves, so once this answer is read the
     // log holds events 0..=index.
     let (_, headers) = runtime.block_on(load::call_with_headers(
@@ -792,7 +849,7 @@ fn audit_cost(
     if discarded > 0 {
         bail!("the server started with {AUDIT_DISCARD_FLAG} wrote {discarded} bytes of audit log");
     }
-    Ok(AuditCost { rows, log })
+    Ok(AuditCost { rows, log, paced })
 }
 
 #[cfg(test)]
