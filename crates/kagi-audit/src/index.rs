@@ -214,8 +214,10 @@ pub struct Usage {
     pub request_id: Option<String>,
 }
 
-/// One group of [`EventIndex::usage_summary`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One group of [`EventIndex::usage_summary`]. Serialisable: nodes of a cluster send
+/// theirs to the node that sums them (`federation::merge_usage_rows`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct UsageRow {
     pub principal: Option<String>,
     pub access_key_id: Option<String>,

@@ -167,22 +167,11 @@ struct Node {
     endpoint: Endpoint,
 }
 
-/// Starts `kagi serve` on `<work>/<name>` (on `store`, if any, audit events discarded). A
-/// node joining `join`'s cluster first gets the root key of `first_dir` and signs with
-/// `join`'s credentials; any other node with its own bootstrap credentials.
+/// Starts `kagi serve` on `<work>/<name>` (on `store`, if any; audit events discarded
+/// unless `audited`). A node joining `join`'s cluster first gets the root key of
+/// `first_dir` and signs with `join`'s credentials; any other node with its own bootstrap
+/// credentials.
 fn node(
-    kagi: &Path,
-    work: &Path,
-    name: &'static str,
-    store: Option<&str>,
-    join: Option<&Node>,
-    first_dir: Option<&Path>,
-) -> Result<Node> {
-    node_with(kagi, work, name, store, join, first_dir, false)
-}
-
-/// [`node`], with a durable audit log when `audited`.
-fn node_with(
     kagi: &Path,
     work: &Path,
     name: &'static str,
@@ -358,8 +347,8 @@ fn lookup_cost(
 ) -> Result<(Histogram, Histogram)> {
     let db = BenchDatabase::create(&options.postgres, "_audit")?;
     let url = db.url();
-    let first = node_with(kagi, work, "audit-node-1", Some(&url), None, None, true)?;
-    let mut second = node_with(
+    let first = node(kagi, work, "audit-node-1", Some(&url), None, None, true)?;
+    let mut second = node(
         kagi,
         work,
         "audit-node-2",
@@ -459,7 +448,7 @@ pub fn measure(
 ) -> Result<ClusterCost> {
     let mut rows = Vec::new();
     {
-        let sqlite = node(kagi, work, "sqlite-node", None, None, None)?;
+        let sqlite = node(kagi, work, "sqlite-node", None, None, None, false)?;
         rows.push(configuration(
             runtime,
             options,
@@ -471,7 +460,15 @@ pub fn measure(
     let url = db.url();
     {
         let single_db = BenchDatabase::create(&options.postgres, "_single")?;
-        let pg = node(kagi, work, "pg-node", Some(&single_db.url()), None, None)?;
+        let pg = node(
+            kagi,
+            work,
+            "pg-node",
+            Some(&single_db.url()),
+            None,
+            None,
+            false,
+        )?;
         rows.push(configuration(
             runtime,
             options,
@@ -479,7 +476,7 @@ pub fn measure(
             &[&pg],
         )?);
     }
-    let first = node(kagi, work, "pg-node-1", Some(&url), None, None)?;
+    let first = node(kagi, work, "pg-node-1", Some(&url), None, None, false)?;
     let second = node(
         kagi,
         work,
@@ -487,6 +484,7 @@ pub fn measure(
         Some(&url),
         Some(&first),
         Some(&work.join("pg-node-1")),
+        false,
     )?;
     rows.push(configuration(
         runtime,

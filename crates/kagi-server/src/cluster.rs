@@ -156,48 +156,8 @@ struct LastUseAnswer {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct WireUsageRow {
-    principal: Option<String>,
-    access_key_id: Option<String>,
-    event_name: String,
-    count: u64,
-    errors: u64,
-    first_millis: i64,
-    last_millis: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct UsageAnswer {
-    rows: Vec<WireUsageRow>,
-}
-
-impl From<UsageRow> for WireUsageRow {
-    fn from(r: UsageRow) -> Self {
-        Self {
-            principal: r.principal,
-            access_key_id: r.access_key_id,
-            event_name: r.event_name,
-            count: r.count,
-            errors: r.errors,
-            first_millis: r.first_millis,
-            last_millis: r.last_millis,
-        }
-    }
-}
-
-impl From<WireUsageRow> for UsageRow {
-    fn from(r: WireUsageRow) -> Self {
-        Self {
-            principal: r.principal,
-            access_key_id: r.access_key_id,
-            event_name: r.event_name,
-            count: r.count,
-            errors: r.errors,
-            first_millis: r.first_millis,
-            last_millis: r.last_millis,
-        }
-    }
+    rows: Vec<UsageRow>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -255,9 +215,7 @@ fn local_usage(trail: &AuditTrail, ask: &KeyNamesAsk) -> Result<UsageAnswer, Api
     let rows = trail
         .usage_summary(&names, ask.start_millis, ask.end_millis)
         .map_err(trail_failure)?;
-    Ok(UsageAnswer {
-        rows: rows.into_iter().map(WireUsageRow::from).collect(),
-    })
+    Ok(UsageAnswer { rows })
 }
 
 fn trail_failure(e: TrailError) -> ApiError {
@@ -536,8 +494,7 @@ impl Cluster {
         Ok(merge_usage_rows(
             std::iter::once(own)
                 .chain(theirs.into_iter().map(|(_, a)| a))
-                .flat_map(|a: UsageAnswer| a.rows)
-                .map(UsageRow::from),
+                .flat_map(|a: UsageAnswer| a.rows),
         ))
     }
 }
