@@ -21,10 +21,11 @@
 
 use crate::admin_client::{signed_post, AdminClientError};
 use crate::error::ApiError;
+use crate::ops::audit::trail_error;
 use kagi_audit::event::CloudTrailEvent;
 use kagi_audit::federation::{merge, merge_usage_rows, NodeEvent, NodePage, Positions};
 use kagi_audit::index::{fingerprint, AttributeKey, LookupQuery, UsageRow};
-use kagi_audit::trail::{AuditTrail, TrailError};
+use kagi_audit::trail::AuditTrail;
 use kagi_crypto::SecretBytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -184,7 +185,7 @@ fn lookup_query(ask: &LookupAsk) -> Result<LookupQuery, ApiError> {
 fn local_lookup(trail: &AuditTrail, ask: &LookupAsk) -> Result<LookupAnswer, ApiError> {
     let (events, more) = trail
         .lookup_before(&lookup_query(ask)?, ask.before)
-        .map_err(trail_failure)?;
+        .map_err(trail_error)?;
     let events = events
         .into_iter()
         .map(|(seq, bytes)| {
@@ -200,7 +201,7 @@ fn local_last_use(trail: &AuditTrail, ask: &KeyNamesAsk) -> Result<LastUseAnswer
     let operations: Vec<&str> = ask.operations.iter().map(String::as_str).collect();
     let last = trail
         .last_usage(&names, &operations)
-        .map_err(trail_failure)?
+        .map_err(trail_error)?
         .map(|u| LastUse {
             time_millis: u.time_millis,
             event_name: u.event_name,
@@ -214,24 +215,8 @@ fn local_usage(trail: &AuditTrail, ask: &KeyNamesAsk) -> Result<UsageAnswer, Api
     let names: Vec<&str> = ask.names.iter().map(String::as_str).collect();
     let rows = trail
         .usage_summary(&names, ask.start_millis, ask.end_millis)
-        .map_err(trail_failure)?;
+        .map_err(trail_error)?;
     Ok(UsageAnswer { rows })
-}
-
-fn trail_failure(e: TrailError) -> ApiError {
-    match e {
-        TrailError::Unavailable(_) => ApiError::AuditUnavailable,
-        TrailError::Index(kagi_audit::index::IndexError::InvalidNextToken) => {
-            ApiError::CloudTrail {
-                code: "InvalidNextTokenException",
-                message: "Invalid NextToken.".into(),
-            }
-        }
-        other => {
-            tracing::error!(error = %other, "audit trail query failed");
-            ApiError::Internal
-        }
-    }
 }
 
 /// Answers one peer request (already authenticated) from this node's trail.

@@ -553,9 +553,9 @@ fn lookup_error(
     }
 }
 
-/// A live node that does not answer fails lookups (retryably, naming it) rather than
-/// leaving its events out; a node that is no longer live is left out; a node that stops
-/// cleanly leaves the registry at once.
+/// A live node that does not answer (refuses connections, or never replies) fails lookups
+/// (retryably, naming it) rather than leaving its events out; a node that is no longer
+/// live is left out; a node that stops cleanly leaves the registry at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lookups_refuse_while_a_live_node_is_silent_and_leave_out_departed_ones() {
     let db = PgDatabase::create();
@@ -586,6 +586,34 @@ async fn lookups_refuse_while_a_live_node_is_silent_and_leave_out_departed_ones(
     assert!(refused.contains("ghost"), "{refused}");
     // Once its registration is old, it is left out again.
     db.run_sql("UPDATE nodes SET seen_at = now() - interval '1 hour' WHERE name = 'ghost'");
+    assert_eq!(lookup_error(ask().await), "OK");
+    // A live node that accepts the connection and never answers: refused after the peer
+    // timeout (5 s), not a hang.
+    let hung = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hung_url = format!("http://{}", hung.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = hung.accept().await {
+            open.push(conn); // read nothing, answer nothing
+        }
+    });
+    db.run_sql(&format!(
+        "INSERT INTO nodes (name, url, seen_at) \
+         VALUES ('sleeper', '{hung_url}', now() + interval '1 hour')"
+    ));
+    let started = Instant::now();
+    let answer = lookup_error(ask().await);
+    let took = started.elapsed();
+    assert!(
+        answer.starts_with("DependencyTimeoutException") && answer.contains("sleeper"),
+        "{answer}"
+    );
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(10)).contains(&took),
+        "refused after {took:?}"
+    );
+    held.abort();
+    db.run_sql("DELETE FROM nodes WHERE name = 'sleeper'");
     assert_eq!(lookup_error(ask().await), "OK");
     // A node that stops cleanly leaves at once: no refusal in between.
     b.stop().await;

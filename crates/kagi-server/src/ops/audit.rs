@@ -90,7 +90,7 @@ const USAGE_OPERATIONS: &[&str] = &[
 ];
 
 /// Maps trail failures to client errors; internal details go to the operator's log only.
-fn trail_error(e: TrailError) -> ApiError {
+pub(crate) fn trail_error(e: TrailError) -> ApiError {
     match e {
         TrailError::Unavailable(_) => ApiError::AuditUnavailable,
         TrailError::NotFound => ApiError::AuditNotFound("No such audit event.".into()),
