@@ -33,8 +33,8 @@
 //! already under way still fit in what is reserved. It turns healthy again as soon as a
 //! later group can top the reserve up.
 //!
-//! Records are read back in order ([`for_each_record_from`], one segment in memory at a
-//! time) or one by one at the location a [`Receipt`] names ([`read_record`]: a segment
+//! Records are read back in order ([`for_each_record_from`], streamed from the first one
+//! asked for) or one by one at the location a [`Receipt`] names ([`read_record`]: a segment
 //! and a byte offset, with positioned reads, for the lookup index).
 //!
 //! This module stores bytes; it does not know what an event is, and it does not compute
@@ -419,8 +419,9 @@ pub fn read_dir_from(dir: &Path, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>, L
 }
 
 /// Hands every valid record from `from_seq` on, in order, to `visit`, until it returns
-/// false. Reads one segment at a time (segments skipped entirely are not read), so memory
-/// stays bounded by the segment size whatever the length of the log. Like recovery, it
+/// false. Streams the segments through a 1 MiB buffer (segments skipped entirely are not
+/// opened, records before `from_seq` are stepped over, nothing past the last record
+/// visited is read), so memory stays bounded whatever the length of the log. Like recovery, it
 /// stops at a torn tail of the newest segment; a record being written concurrently is not
 /// visited until it is complete.
 pub fn for_each_record_from(
@@ -434,19 +435,97 @@ pub fn for_each_record_from(
         if next_first.is_some_and(|n| n <= from_seq) {
             continue;
         }
-        let mut stopped = false;
-        scan_segment(path, *first, |r, _| {
-            if r.seq < from_seq {
-                return true;
-            }
-            stopped = !visit(r);
-            !stopped
-        })?;
-        if stopped {
+        if !stream_segment_from(path, *first, from_seq, &mut visit)? {
             break;
         }
     }
     Ok(())
+}
+
+/// Streams the records of one segment from `from_seq` on to `visit`, reading only as far
+/// as it goes: records before `from_seq` are stepped over by their framing (length and
+/// sequence number; not read, not hashed), later ones are read one by one and checked
+/// (sequence number and leaf hash) before they are visited. Stops quietly at the first
+/// record that does not check out, as [`scan_segment`] does. False once `visit` has asked
+/// to stop.
+///
+/// Reading the whole segment and hashing every record from its start, for each chunk the
+/// sealer asked for, made sealing the largest CPU cost of the durable trail.
+fn stream_segment_from(
+    path: &Path,
+    expected_first: u64,
+    from_seq: u64,
+    visit: &mut impl FnMut(RecordRef<'_>) -> bool,
+) -> Result<bool, LogError> {
+    use std::io::{BufReader, ErrorKind};
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut header = [0u8; HEADER_LEN as usize];
+    if let Err(e) = reader.read_exact(&mut header) {
+        return match e.kind() {
+            ErrorKind::UnexpectedEof => Err(corrupt(path, 0, "bad segment header")),
+            _ => Err(e.into()),
+        };
+    }
+    if &header[..8] != MAGIC {
+        return Err(corrupt(path, 0, "bad segment header"));
+    }
+    if header[8] != FORMAT_V1 {
+        return Err(corrupt(path, 8, "unknown segment format"));
+    }
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&header[9..17]);
+    if u64::from_be_bytes(first) != expected_first {
+        return Err(corrupt(
+            path,
+            9,
+            "segment's first sequence number does not match its name",
+        ));
+    }
+    let mut pos = HEADER_LEN;
+    let mut next_seq = expected_first;
+    let mut record = Vec::new();
+    loop {
+        let mut frame = [0u8; 12];
+        match reader.read_exact(&mut frame) {
+            Ok(()) => {}
+            // The end of the segment, or a torn tail: nothing more to visit here.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+        let len = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&frame[4..12]);
+        let seq = u64::from_be_bytes(seq);
+        if len > MAX_PAYLOAD || seq != next_seq {
+            return Ok(true);
+        }
+        let body = len + 32;
+        if seq < from_seq {
+            reader.seek_relative(body as i64)?;
+        } else {
+            record.resize(body, 0);
+            match reader.read_exact(&mut record) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+            let (payload, stored) = record.split_at(len);
+            if leaf_hash(payload) != stored {
+                return Ok(true);
+            }
+            let visited = RecordRef {
+                seq,
+                segment: expected_first,
+                offset: pos,
+                payload,
+            };
+            if !visit(visited) {
+                return Ok(false);
+            }
+        }
+        next_seq += 1;
+        pos += (RECORD_OVERHEAD + len) as u64;
+    }
 }
 
 /// Reads the one record whose length field is at `offset` in the segment whose first
@@ -810,6 +889,40 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, (11..=20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_scan_from_the_middle_checks_only_what_it_visits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path()).unwrap();
+        let receipts: Vec<Receipt> = (0..10).map(|i| log.append(payload(i)).unwrap()).collect();
+        drop(log);
+        let path = dir.path().join(segment_name(0));
+        let flip = |seq: usize| {
+            let mut bytes = std::fs::read(&path).unwrap();
+            // The first payload byte of record `seq`.
+            bytes[receipts[seq].offset as usize + 12] ^= 1;
+            std::fs::write(&path, bytes).unwrap();
+        };
+        let seen_from = |from: u64| {
+            let mut seen = Vec::new();
+            for_each_record_from(dir.path(), from, |r| {
+                assert_eq!(r.payload, payload(r.seq));
+                let at = &receipts[r.seq as usize];
+                assert_eq!((r.segment, r.offset), (at.segment, at.offset));
+                seen.push(r.seq);
+                true
+            })
+            .unwrap();
+            seen
+        };
+        // A record before the start is stepped over by its framing, not read.
+        flip(2);
+        assert_eq!(seen_from(5), (5..10).collect::<Vec<_>>());
+        // One that would be visited is checked: the scan stops before it.
+        flip(7);
+        assert_eq!(seen_from(5), vec![5, 6]);
+        assert_eq!(seen_from(0), vec![0, 1]);
     }
 
     #[test]
