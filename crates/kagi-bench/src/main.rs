@@ -63,8 +63,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connection counts of the audit-cost comparison.
 const AUDIT_CONNECTIONS: [usize; 2] = [32, 128];
-/// The share of the discarding server's closed-loop rate offered to both servers in the
-/// open-loop audit phase: busy, below either server's capacity.
+/// The share of the slower server's closed-loop rate (at the target connection count)
+/// offered to both servers in the open-loop audit phase: busy, well below either server's
+/// capacity, so that the latency measured is the requests' own and not a queue.
 const PACED_SHARE: f64 = 0.5;
 
 /// The measurement-only switch of `kagi serve`: every audit event is built, then dropped.
@@ -772,7 +773,12 @@ fn audit_cost(
     {
         Some(row) => {
             let connections = row.connections;
-            let rate = row.discard.result.per_second() * PACED_SHARE;
+            let slower = row
+                .durable
+                .result
+                .per_second()
+                .min(row.discard.result.per_second());
+            let rate = slower * PACED_SHARE;
             let interval = Duration::from_secs_f64(connections as f64 / rate);
             let paced = |what: &str, endpoint: &Endpoint, key: &str, pid: u32| {
                 let what = format!(
