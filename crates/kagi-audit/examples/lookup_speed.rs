@@ -26,6 +26,7 @@ use kagi_audit::event::{
 };
 use kagi_audit::index::{AttributeKey, EventIndex, IndexedEvent, Location, LookupQuery};
 use kagi_audit::log::{self, AuditLog};
+use kagi_audit::trail::feed_index_from_log;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 use std::sync::mpsc;
@@ -391,33 +392,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let refeed_dir = tempfile::tempdir()?;
     let fresh = EventIndex::open(&refeed_dir.path().join("index"))?;
     let t = Instant::now();
-    let mut batch = Vec::with_capacity(2048);
-    let mut failure = None;
-    log::for_each_record_from(&log_dir, 0, |rec| {
-        if rec.seq >= refeed_events {
-            return false;
-        }
-        if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
-            batch.push(IndexedEvent::from_event(
-                &ev,
-                rec.seq,
-                rec.segment,
-                rec.offset,
-            ));
-        }
-        if batch.len() >= 2048 {
-            if let Err(e) = fresh.insert_batch(&batch) {
-                failure = Some(e);
-                return false;
-            }
-            batch.clear();
-        }
-        true
-    })?;
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
-    fresh.insert_batch(&batch)?;
+    feed_index_from_log(&fresh, &log_dir, 0, refeed_events)?;
     let refeed = t.elapsed();
     drop(fresh);
     println!(
@@ -429,21 +404,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if durable < events {
         // What the trail's catch-up does after this reopen.
         let t = Instant::now();
-        let mut batch = Vec::new();
-        log::for_each_record_from(&log_dir, durable, |rec| {
-            if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
-                batch.push(IndexedEvent::from_event(
-                    &ev,
-                    rec.seq,
-                    rec.segment,
-                    rec.offset,
-                ));
-            }
-            true
-        })?;
-        for chunk in batch.chunks(2048) {
-            index.insert_batch(chunk)?;
-        }
+        feed_index_from_log(&index, &log_dir, durable, u64::MAX)?;
         println!(
             "catch-up of the {} events past the high-water mark: {:.0} ms",
             events - durable,

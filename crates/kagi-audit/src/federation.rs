@@ -8,7 +8,7 @@
 //! every event of every node is returned exactly once over the pages, as on one node.
 //! Usage summaries combine by summing each group over the nodes ([`merge_usage_rows`]).
 
-use crate::index::{IndexError, UsageRow, FINGERPRINT_LEN};
+use crate::index::{usage_rows, Aggregate, IndexError, UsageKey, UsageRow, FINGERPRINT_LEN};
 use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap};
 
@@ -175,28 +175,12 @@ pub fn merge(
 /// Usage groups of several nodes as one summary: one row per (principal, access key,
 /// operation), counts summed, first and last use over all nodes, newest last use first.
 pub fn merge_usage_rows(rows: impl IntoIterator<Item = UsageRow>) -> Vec<UsageRow> {
-    let mut groups: HashMap<(Option<String>, Option<String>, String), UsageRow> = HashMap::new();
+    let mut groups: HashMap<UsageKey, Aggregate> = HashMap::new();
     for row in rows {
-        let key = (
-            row.principal.clone(),
-            row.access_key_id.clone(),
-            row.event_name.clone(),
-        );
-        match groups.get_mut(&key) {
-            None => {
-                groups.insert(key, row);
-            }
-            Some(g) => {
-                g.count += row.count;
-                g.errors += row.errors;
-                g.first_millis = g.first_millis.min(row.first_millis);
-                g.last_millis = g.last_millis.max(row.last_millis);
-            }
-        }
+        let (key, tallies) = row.into_group();
+        groups.entry(key).or_default().merge(&tallies);
     }
-    let mut rows: Vec<UsageRow> = groups.into_values().collect();
-    crate::index::sort_usage_rows(&mut rows);
-    rows
+    usage_rows(groups)
 }
 
 #[cfg(test)]

@@ -884,20 +884,7 @@ impl EventIndex {
             }
             Ok(true)
         })?;
-        let mut rows: Vec<UsageRow> = groups
-            .into_iter()
-            .map(|((principal, access_key_id, event_name), a)| UsageRow {
-                principal,
-                access_key_id,
-                event_name,
-                count: a.count,
-                errors: a.errors,
-                first_millis: a.first,
-                last_millis: a.last,
-            })
-            .collect();
-        sort_usage_rows(&mut rows);
-        Ok(rows)
+        Ok(usage_rows(groups))
     }
 
     /// Retention: removes every event whose time is before `millis` and returns how many.
@@ -1425,10 +1412,10 @@ fn last_usage_in(
 }
 
 /// (principal, access key id, event name).
-type UsageKey = (Option<String>, Option<String>, String);
+pub(crate) type UsageKey = (Option<String>, Option<String>, String);
 
 #[derive(Debug, Clone, Copy)]
-struct Aggregate {
+pub(crate) struct Aggregate {
     count: u64,
     errors: u64,
     first: i64,
@@ -1447,7 +1434,7 @@ impl Default for Aggregate {
 }
 
 impl Aggregate {
-    fn merge(&mut self, other: &Aggregate) {
+    pub(crate) fn merge(&mut self, other: &Aggregate) {
         self.count += other.count;
         self.errors += other.errors;
         self.first = self.first.min(other.first);
@@ -1522,8 +1509,20 @@ fn usage_in(
     Ok(())
 }
 
-/// The order of a usage summary: newest last use first, then by group.
-pub(crate) fn sort_usage_rows(rows: &mut [UsageRow]) {
+/// Usage groups as a summary: one row per group, newest last use first, then by group.
+pub(crate) fn usage_rows(groups: HashMap<UsageKey, Aggregate>) -> Vec<UsageRow> {
+    let mut rows: Vec<UsageRow> = groups
+        .into_iter()
+        .map(|((principal, access_key_id, event_name), a)| UsageRow {
+            principal,
+            access_key_id,
+            event_name,
+            count: a.count,
+            errors: a.errors,
+            first_millis: a.first,
+            last_millis: a.last,
+        })
+        .collect();
     rows.sort_by(|a, b| {
         b.last_millis
             .cmp(&a.last_millis)
@@ -1531,6 +1530,22 @@ pub(crate) fn sort_usage_rows(rows: &mut [UsageRow]) {
             .then_with(|| a.access_key_id.cmp(&b.access_key_id))
             .then_with(|| a.event_name.cmp(&b.event_name))
     });
+    rows
+}
+
+impl UsageRow {
+    /// The row's group and its tallies, to merge with other rows of the same group.
+    pub(crate) fn into_group(self) -> (UsageKey, Aggregate) {
+        (
+            (self.principal, self.access_key_id, self.event_name),
+            Aggregate {
+                count: self.count,
+                errors: self.errors,
+                first: self.first_millis,
+                last: self.last_millis,
+            },
+        )
+    }
 }
 
 /// What a pagination token is bound to: the attribute and the time bounds (not

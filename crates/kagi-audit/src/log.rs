@@ -180,6 +180,25 @@ fn corrupt(segment: &Path, offset: u64, what: &'static str) -> LogError {
 /// until that returns false, and returns the offset just past the last valid record
 /// together with whether the segment ended in a partial or invalid record (when `visit`
 /// stopped the scan: the offset just past the last record visited, and false).
+/// Checks a segment's header (`HEADER_LEN` bytes): magic, format, and that its first
+/// sequence number is the one its name says.
+fn check_header(path: &Path, header: &[u8], expected_first: u64) -> Result<(), LogError> {
+    if &header[..8] != MAGIC {
+        return Err(corrupt(path, 0, "bad segment header"));
+    }
+    if header[8] != FORMAT_V1 {
+        return Err(corrupt(path, 8, "unknown segment format"));
+    }
+    if header[9..17] != expected_first.to_be_bytes() {
+        return Err(corrupt(
+            path,
+            9,
+            "segment's first sequence number does not match its name",
+        ));
+    }
+    Ok(())
+}
+
 fn scan_segment(
     path: &Path,
     expected_first: u64,
@@ -187,21 +206,10 @@ fn scan_segment(
 ) -> Result<(u64, u64, bool), LogError> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
-    if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
+    if bytes.len() < HEADER_LEN as usize {
         return Err(corrupt(path, 0, "bad segment header"));
     }
-    if bytes[8] != FORMAT_V1 {
-        return Err(corrupt(path, 8, "unknown segment format"));
-    }
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&bytes[9..17]);
-    if u64::from_be_bytes(first) != expected_first {
-        return Err(corrupt(
-            path,
-            9,
-            "segment's first sequence number does not match its name",
-        ));
-    }
+    check_header(path, &bytes[..HEADER_LEN as usize], expected_first)?;
     let mut pos = HEADER_LEN as usize;
     let mut next_seq = expected_first;
     loop {
@@ -466,21 +474,7 @@ fn stream_segment_from(
             _ => Err(e.into()),
         };
     }
-    if &header[..8] != MAGIC {
-        return Err(corrupt(path, 0, "bad segment header"));
-    }
-    if header[8] != FORMAT_V1 {
-        return Err(corrupt(path, 8, "unknown segment format"));
-    }
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&header[9..17]);
-    if u64::from_be_bytes(first) != expected_first {
-        return Err(corrupt(
-            path,
-            9,
-            "segment's first sequence number does not match its name",
-        ));
-    }
+    check_header(path, &header, expected_first)?;
     let mut pos = HEADER_LEN;
     let mut next_seq = expected_first;
     let mut record = Vec::new();
@@ -549,19 +543,7 @@ pub fn read_record(dir: &Path, segment: u64, offset: u64) -> Result<(u64, Vec<u8
     };
     let mut header = [0u8; HEADER_LEN as usize];
     read_at(&mut header, 0, "bad segment header")?;
-    if &header[..8] != MAGIC {
-        return Err(corrupt(&path, 0, "bad segment header"));
-    }
-    if header[8] != FORMAT_V1 {
-        return Err(corrupt(&path, 8, "unknown segment format"));
-    }
-    if header[9..17] != segment.to_be_bytes() {
-        return Err(corrupt(
-            &path,
-            9,
-            "segment's first sequence number does not match its name",
-        ));
-    }
+    check_header(&path, &header, segment)?;
     if offset < HEADER_LEN {
         return Err(corrupt(
             &path,

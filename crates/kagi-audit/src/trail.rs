@@ -630,32 +630,7 @@ impl Durable {
     fn catch_up_index(&self) -> Result<(), TrailError> {
         let from = self.index.next_seq()?;
         let size = lock(&self.tree).len();
-        let mut batch = Vec::with_capacity(INDEX_BATCH);
-        let mut failure = None;
-        log::for_each_record_from(&self.dir.join(LOG_DIR), from, |rec| {
-            // A record that is not an event cannot be indexed (Kagi never writes one; the
-            // verifier reports it); the index skips it.
-            if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
-                batch.push(IndexedEvent::from_event(
-                    &ev,
-                    rec.seq,
-                    rec.segment,
-                    rec.offset,
-                ));
-            }
-            if batch.len() >= INDEX_BATCH {
-                if let Err(e) = self.index.insert_batch(&batch) {
-                    failure = Some(e);
-                    return false;
-                }
-                batch.clear();
-            }
-            true
-        })?;
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
-        self.index.insert_batch(&batch)?;
+        feed_index_from_log(&self.index, &self.dir.join(LOG_DIR), from, u64::MAX)?;
         *lock(&self.indexed) = size;
         Ok(())
     }
@@ -827,6 +802,46 @@ fn open_index(dir: &Path) -> Result<EventIndex, TrailError> {
             Ok(EventIndex::open(&path)?)
         }
     }
+}
+
+/// Feeds `index` the events of the log in `log_dir` from `from` up to (not including)
+/// `until`, in batches: what start-up does to catch the index up with the log (and the
+/// lookup benchmark measures). A record that is not an event cannot be indexed (Kagi never
+/// writes one; the verifier reports it); the index skips it.
+pub fn feed_index_from_log(
+    index: &EventIndex,
+    log_dir: &Path,
+    from: u64,
+    until: u64,
+) -> Result<(), TrailError> {
+    let mut batch = Vec::with_capacity(INDEX_BATCH);
+    let mut failure = None;
+    log::for_each_record_from(log_dir, from, |rec| {
+        if rec.seq >= until {
+            return false;
+        }
+        if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
+            batch.push(IndexedEvent::from_event(
+                &ev,
+                rec.seq,
+                rec.segment,
+                rec.offset,
+            ));
+        }
+        if batch.len() >= INDEX_BATCH {
+            if let Err(e) = index.insert_batch(&batch) {
+                failure = Some(e);
+                return false;
+            }
+            batch.clear();
+        }
+        true
+    })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    index.insert_batch(&batch)?;
+    Ok(())
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {

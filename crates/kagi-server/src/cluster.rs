@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::ops::audit::trail_error;
 use kagi_audit::event::CloudTrailEvent;
 use kagi_audit::federation::{merge, merge_usage_rows, NodeEvent, NodePage, Positions};
-use kagi_audit::index::{fingerprint, AttributeKey, LookupQuery, UsageRow};
+use kagi_audit::index::{fingerprint, AttributeKey, LookupQuery, Usage, UsageRow};
 use kagi_audit::trail::AuditTrail;
 use kagi_crypto::SecretBytes;
 use serde::de::DeserializeOwned;
@@ -149,6 +149,17 @@ pub struct LastUse {
     pub request_id: Option<String>,
 }
 
+impl From<Usage> for LastUse {
+    fn from(u: Usage) -> Self {
+        Self {
+            time_millis: u.time_millis,
+            event_name: u.event_name,
+            event_id: u.event_id,
+            request_id: u.request_id,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct LastUseAnswer {
@@ -202,12 +213,7 @@ fn local_last_use(trail: &AuditTrail, ask: &KeyNamesAsk) -> Result<LastUseAnswer
     let last = trail
         .last_usage(&names, &operations)
         .map_err(trail_error)?
-        .map(|u| LastUse {
-            time_millis: u.time_millis,
-            event_name: u.event_name,
-            event_id: u.event_id,
-            request_id: u.request_id,
-        });
+        .map(LastUse::from);
     Ok(LastUseAnswer { last })
 }
 

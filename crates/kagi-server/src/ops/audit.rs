@@ -55,12 +55,7 @@ impl<'a> History<'a> {
                 .trail
                 .last_usage(names, operations)
                 .map_err(trail_error)?
-                .map(|u| LastUse {
-                    time_millis: u.time_millis,
-                    event_name: u.event_name,
-                    event_id: u.event_id,
-                    request_id: u.request_id,
-                })),
+                .map(LastUse::from)),
         }
     }
 
