@@ -94,8 +94,6 @@ use kagi_crypto::digest::Sha256;
 use memory::OpenSegment;
 use segment::{Kind, Reader, Record, Segment, TermRef, BLOCK, ERROR, NONE, POSTINGS_CHUNK};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -391,20 +389,9 @@ fn remove_file(path: &Path) -> Result<(), IndexError> {
     }
 }
 
-/// Temporary file, fsync, rename over `name`, fsync of the directory. A failed write
-/// (a full disk) removes the temporary file, so that retrying does not fill it further.
+/// See [`crate::durable::replace`].
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), IndexError> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    crate::durable::replace(dir, name, &format!("{name}.tmp"), bytes).map_err(io)
 }
 
 impl EventIndex {

@@ -4,6 +4,7 @@
 //! - [`event`]: the CloudTrail record (eventVersion 1.11) and its canonical bytes;
 //! - [`merkle`]: RFC 6962 Merkle tree hashing, inclusion and consistency proofs;
 //! - [`checkpoint`]: signed checkpoints (tree size + root hash) in signed-note form;
+//! - [`durable`]: whole files (index segments, sealed files, checkpoints) replaced durably, in synced steps;
 //! - [`log`]: the append-only event log on disk, with group commit and crash recovery;
 //! - [`federation`]: lookups and usage answers over the logs of several nodes;
 //! - [`index`]: the lookup index (rebuildable segments of postings) of where events are in the log;
@@ -15,6 +16,7 @@
 //! events, this crate makes them durable and provable.
 
 pub mod checkpoint;
+pub mod durable;
 pub mod event;
 pub mod federation;
 pub mod index;

@@ -58,7 +58,7 @@ use kagi_crypto::digest::{hex, sha256};
 use kagi_crypto::RsaSigningKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -960,22 +960,13 @@ fn create_dirs_durably(root: &Path, rel: &Path) -> Result<(), SealError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SealError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_at(dir))
+    crate::durable::sync_dir(dir).map_err(io_at(dir))
 }
 
-/// Temporary file, write, fsync, rename over `name`, fsync the directory.
+/// See [`crate::durable::replace`].
 fn write_file_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SealError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = File::create(&tmp).map_err(io_at(&tmp))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(io_at(&tmp))?;
-    drop(f);
     let target = dir.join(name);
-    fs::rename(&tmp, &target).map_err(io_at(&target))?;
-    sync_dir(dir)
+    crate::durable::replace(dir, name, &format!(".{name}.tmp"), bytes).map_err(io_at(&target))
 }
 
 #[cfg(test)]
@@ -1081,7 +1072,7 @@ pub(crate) mod tests {
 
     pub(crate) fn gunzip(path: &Path) -> Vec<u8> {
         let mut out = Vec::new();
-        GzDecoder::new(File::open(path).unwrap())
+        GzDecoder::new(fs::File::open(path).unwrap())
             .read_to_end(&mut out)
             .unwrap();
         out

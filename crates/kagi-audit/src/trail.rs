@@ -937,12 +937,7 @@ fn append_history(dir: &Path, note: &str) -> std::io::Result<()> {
 }
 
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    File::open(dir)?.sync_all()
+    crate::durable::replace(dir, name, &format!("{name}.tmp"), bytes)
 }
 
 /// The paths of a trail directory, for offline tools.
