@@ -124,6 +124,9 @@ type Completion = Box<dyn FnOnce(Result<Receipt, LogError>) + Send>;
 
 struct Job {
     payload: Vec<u8>,
+    /// `leaf_hash(payload)`, computed by the appending thread: the writer is one thread
+    /// on every request's path, so it does no more than write and sync.
+    hash: [u8; 32],
     done: Completion,
 }
 
@@ -259,7 +262,7 @@ fn create_segment(dir: &Path, first_seq: u64) -> Result<File, LogError> {
     header.extend_from_slice(&first_seq.to_be_bytes());
     f.write_all(&header)?;
     f.sync_all()?;
-    File::open(dir)?.sync_all()?;
+    crate::durable::sync_dir(dir)?;
     Ok(f)
 }
 
@@ -368,14 +371,15 @@ impl AuditLog {
         if payload.len() > MAX_PAYLOAD {
             return done(Err(LogError::TooLarge(payload.len())));
         }
+        let job = Job {
+            hash: leaf_hash(&payload),
+            payload,
+            done: Box::new(done),
+        };
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let Some(sender) = jobs.as_ref() else {
             drop(jobs);
-            return done(Err(LogError::Closed));
-        };
-        let job = Job {
-            payload,
-            done: Box::new(done),
+            return (job.done)(Err(LogError::Closed));
         };
         if let Err(mpsc::SendError(job)) = sender.send(job) {
             (job.done)(Err(LogError::Closed));
@@ -622,17 +626,22 @@ impl Writer {
     /// Keeps about [`RESERVE`] bytes allocated past the end of the segment; false when
     /// that space cannot be had (the disk is full).
     fn ensure_reserve(&mut self) -> bool {
-        if self.reserved_to.saturating_add(RESERVE_SLACK) >= self.len + RESERVE {
+        let want = self.len + RESERVE;
+        if self.reserved_to.saturating_add(RESERVE_SLACK) >= want {
             return true;
         }
+        // Only the part not yet allocated: ext4 walks every block of the range it is
+        // given, and asking for the whole reserve after each group made this call half
+        // of the writer's CPU time (perf, docs/benchmarks.md).
+        let from = self.reserved_to.max(self.len);
         match rustix::fs::fallocate(
             &self.file,
             rustix::fs::FallocateFlags::KEEP_SIZE,
-            self.len,
-            RESERVE,
+            from,
+            want - from,
         ) {
             Ok(()) => {
-                self.reserved_to = self.len + RESERVE;
+                self.reserved_to = want;
                 true
             }
             // A file system without fallocate cannot reserve; it fails at write time.
@@ -664,7 +673,7 @@ impl Writer {
         let mut receipts = Vec::with_capacity(group.len());
         for (i, job) in group.iter().enumerate() {
             let seq = self.next_seq + i as u64;
-            let hash = leaf_hash(&job.payload);
+            let hash = job.hash;
             let offset = self.len + buf.len() as u64;
             buf.extend_from_slice(&(job.payload.len() as u32).to_be_bytes());
             buf.extend_from_slice(&seq.to_be_bytes());
