@@ -724,6 +724,7 @@ fn audit_cost(
         &[],
         work.join("kagi-audit-durable.log"),
     )?;
+    let threads_before = process::thread_ticks(durable.pid())?;
     let (discard, discard_endpoint, discard_key) = kagi_with_key(
         runtime,
         "kagi serve (audit discarded)",
@@ -823,6 +824,11 @@ fn audit_cost(
         None => None,
     };
 
+    let durable_threads = report::role_micros(
+        &threads_before,
+        &process::thread_ticks(durable.pid())?,
+        process::clock_ticks_per_second(),
+    );
     // Every event is durable before its response leaves, so once this answer is read the
     // log holds events 0..=index.
     let (_, headers) = runtime.block_on(load::call_with_headers(
@@ -855,7 +861,12 @@ fn audit_cost(
     if discarded > 0 {
         bail!("the server started with {AUDIT_DISCARD_FLAG} wrote {discarded} bytes of audit log");
     }
-    Ok(AuditCost { rows, log, paced })
+    Ok(AuditCost {
+        rows,
+        log,
+        paced,
+        durable_threads,
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! (the workspace forbids `unsafe`, which a direct `kill(2)` call would need).
 //! Linux only; nothing here works from a container without `/proc`.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -35,13 +36,20 @@ pub fn clock_ticks_per_second() -> u64 {
 /// utime + stime of a process (all its threads, living and exited), in clock ticks.
 /// `pid` is a number or `self`.
 fn cpu_ticks(pid: &str) -> Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    Ok(stat_ticks(&format!("/proc/{pid}/stat"))?.1)
+}
+
+/// The command name and utime + stime (clock ticks) of a `/proc/…/stat` file.
+fn stat_ticks(path: &str) -> Result<(String, u64)> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) is in parentheses and may hold spaces: split after it.
-    let rest = stat
+    let (head, rest) = stat
         .rsplit_once(')')
-        .map(|(_, rest)| rest)
         .with_context(|| format!("{path}: no command name"))?;
+    let name = head
+        .split_once('(')
+        .map_or("", |(_, name)| name)
+        .to_string();
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
     let field = |n: usize| -> Result<u64> {
@@ -50,7 +58,22 @@ fn cpu_ticks(pid: &str) -> Result<u64> {
             .and_then(|f| f.parse().ok())
             .with_context(|| format!("{path}: field {n} missing"))
     };
-    Ok(field(14)? + field(15)?)
+    Ok((name, field(14)? + field(15)?))
+}
+
+/// utime + stime of each living thread of a process, summed by thread name, in clock
+/// ticks (a thread that exits takes its time out of this view).
+pub fn thread_ticks(pid: u32) -> Result<BTreeMap<String, u64>> {
+    let dir = format!("/proc/{pid}/task");
+    let mut by_name = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let path = entry?.path().join("stat");
+        // A thread can exit between the listing and the read.
+        if let Ok((name, ticks)) = stat_ticks(&path.to_string_lossy()) {
+            *by_name.entry(name).or_insert(0) += ticks;
+        }
+    }
+    Ok(by_name)
 }
 
 /// Resident set size (`VmRSS`) of a process, in KiB.

@@ -2,6 +2,7 @@
 //! start-up lines, the audit cost, and each target with whether this run met it. Formatting only: every
 //! number is measured elsewhere.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
@@ -113,6 +114,38 @@ pub struct AuditCost {
     pub log: Option<AuditLogSize>,
     /// Both servers at one fixed offered load (open loop), when measured.
     pub paced: Option<PacedAudit>,
+    /// CPU the durable server's threads spent over all its phases, by role, in µs.
+    pub durable_threads: BTreeMap<&'static str, f64>,
+}
+
+/// What a thread of `kagi serve` does, from its name (Linux keeps 15 bytes of it).
+pub fn thread_role(name: &str) -> &'static str {
+    const ROLES: [(&str, &str); 5] = [
+        ("tokio-rt-worker", "request workers"),
+        ("kagi-audit-writ", "log writer"),
+        ("kagi-audit-inde", "indexer"),
+        ("kagi-audit-seal", "sealer"),
+        ("kagi-audit-chec", "checkpointer"),
+    ];
+    ROLES
+        .iter()
+        .find(|(prefix, _)| name.starts_with(prefix))
+        .map_or("other", |(_, role)| role)
+}
+
+/// Per-role CPU (µs) between two [`crate::process::thread_ticks`] readings.
+pub fn role_micros(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    ticks_per_second: u64,
+) -> BTreeMap<&'static str, f64> {
+    let mut roles = BTreeMap::new();
+    for (name, ticks) in after {
+        let spent = ticks.saturating_sub(before.get(name).copied().unwrap_or(0));
+        *roles.entry(thread_role(name)).or_insert(0.0) +=
+            spent as f64 * 1e6 / ticks_per_second.max(1) as f64;
+    }
+    roles
 }
 
 /// Both servers under the same offered load: requests sent on a schedule, whatever the
@@ -497,6 +530,26 @@ impl AuditCost {
                 mib(log.bytes / 1024),
                 log.bytes as f64 / log.events.max(1) as f64
             );
+            if !self.durable_threads.is_empty() {
+                let per_event = |us: f64| us / log.events.max(1) as f64;
+                let mut parts: Vec<(&str, f64)> = self
+                    .durable_threads
+                    .iter()
+                    .map(|(role, us)| (*role, per_event(*us)))
+                    .collect();
+                parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let total: f64 = parts.iter().map(|(_, us)| us).sum();
+                let listed: Vec<String> = parts
+                    .iter()
+                    .map(|(role, us)| format!("{role} {us:.1} µs"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "Its CPU per event over all its phases, by thread (utime+stime of \
+                     `/proc/<pid>/task/*/stat`): {}; total {total:.1} µs.",
+                    listed.join(", ")
+                );
+            }
         }
     }
 
@@ -589,6 +642,27 @@ mod tests {
             discard: phase(10, 1_000),
         };
         assert_eq!(empty.p99_added(), None);
+    }
+
+    #[test]
+    fn threads_are_grouped_by_role() {
+        let before: BTreeMap<String, u64> = [
+            ("tokio-rt-worker".to_string(), 10),
+            ("kagi-audit-writ".to_string(), 5),
+        ]
+        .into();
+        let after: BTreeMap<String, u64> = [
+            ("tokio-rt-worker".to_string(), 30),
+            ("kagi-audit-writ".to_string(), 6),
+            ("kagi-sqlite-wri".to_string(), 2),
+            ("kagi".to_string(), 1),
+        ]
+        .into();
+        let roles = role_micros(&before, &after, 100);
+        assert_eq!(roles["request workers"], 200_000.0);
+        assert_eq!(roles["log writer"], 10_000.0);
+        assert_eq!(roles["other"], 30_000.0);
+        assert_eq!(roles.len(), 3);
     }
 
     #[test]
