@@ -1500,15 +1500,7 @@ fn usage_in(
 pub(crate) fn usage_rows(groups: HashMap<UsageKey, Aggregate>) -> Vec<UsageRow> {
     let mut rows: Vec<UsageRow> = groups
         .into_iter()
-        .map(|((principal, access_key_id, event_name), a)| UsageRow {
-            principal,
-            access_key_id,
-            event_name,
-            count: a.count,
-            errors: a.errors,
-            first_millis: a.first,
-            last_millis: a.last,
-        })
+        .map(|(key, a)| UsageRow::from_group(key, a))
         .collect();
     rows.sort_by(|a, b| {
         b.last_millis
@@ -1521,6 +1513,22 @@ pub(crate) fn usage_rows(groups: HashMap<UsageKey, Aggregate>) -> Vec<UsageRow> 
 }
 
 impl UsageRow {
+    /// A group and its tallies as a row (the inverse of [`UsageRow::into_group`]).
+    pub(crate) fn from_group(
+        (principal, access_key_id, event_name): UsageKey,
+        a: Aggregate,
+    ) -> Self {
+        UsageRow {
+            principal,
+            access_key_id,
+            event_name,
+            count: a.count,
+            errors: a.errors,
+            first_millis: a.first,
+            last_millis: a.last,
+        }
+    }
+
     /// The row's group and its tallies, to merge with other rows of the same group.
     pub(crate) fn into_group(self) -> (UsageKey, Aggregate) {
         (
@@ -3003,15 +3011,7 @@ mod tests {
                     }
                     let mut want: Vec<UsageRow> = groups
                         .into_iter()
-                        .map(|((principal, access_key_id, event_name), a)| UsageRow {
-                            principal,
-                            access_key_id,
-                            event_name,
-                            count: a.count,
-                            errors: a.errors,
-                            first_millis: a.first,
-                            last_millis: a.last,
-                        })
+                        .map(|(key, a)| UsageRow::from_group(key, a))
                         .collect();
                     want.sort_by_key(|r| std::cmp::Reverse(r.last_millis));
                     let got = index.usage_summary(&names, start, end).unwrap();
