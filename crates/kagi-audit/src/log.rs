@@ -26,12 +26,18 @@
 //! up, and [`AuditLog::is_healthy`] turns false until a later group succeeds — the log
 //! recovers by itself when the fault clears.
 //!
-//! Disk space is reserved ahead: after each group the writer tops up the space allocated
-//! past the end of the segment to [`RESERVE`] (`fallocate` with `KEEP_SIZE`, so the file's
-//! length and format do not change). When it cannot, the log reports itself unhealthy
+//! Disk space is reserved ahead: after each group the writer tops the segment up with
+//! zero bytes to [`RESERVE`] past its last record, so the next records overwrite space that
+//! is already allocated and written. When it cannot, the log reports itself unhealthy
 //! *before* any write fails: callers stop starting new work while the records of work
 //! already under way still fit in what is reserved. It turns healthy again as soon as a
-//! later group can top the reserve up.
+//! later group can top the reserve up. The reserve is written, not `fallocate`d: records
+//! written into unwritten extents made every `fdatasync` wait for the file system's extent
+//! conversion worker, which on a busy machine quadrupled its median (docs/benchmarks.md).
+//! So the newest segment ends in up to [`RESERVE`] zero bytes after its last record; they
+//! are not a record (a zero frame never checks out), readers stop there, recovery and a
+//! clean close cut them, and a segment is cut to its last record before the next one is
+//! created, so only the newest segment ever has them.
 //!
 //! Records are read back in order ([`for_each_record_from`], streamed from the first one
 //! asked for) or one by one at the location a [`Receipt`] names ([`read_record`]: a segment
@@ -59,7 +65,7 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// Most appends one group commit writes.
 const MAX_GROUP: usize = 1024;
-/// How much space the writer keeps allocated past the end of the segment.
+/// How many zero bytes the writer keeps written past the segment's last record.
 pub const RESERVE: u64 = 1 << 20;
 /// The reserve is topped up once it has shrunk by this much.
 const RESERVE_SLACK: u64 = 4 << 10;
@@ -108,7 +114,8 @@ pub enum LogError {
 pub struct Recovered {
     /// Leaf hashes of every record, in sequence order (to rebuild the Merkle tree).
     pub leaf_hashes: Vec<[u8; 32]>,
-    /// Bytes cut from the end of the newest segment (a torn write), if any.
+    /// Bytes cut from the end of the newest segment (a torn write), if any; the zero bytes
+    /// of the writer's reserve, cut too, are not counted.
     pub truncated_bytes: u64,
 }
 
@@ -179,10 +186,6 @@ fn corrupt(segment: &Path, offset: u64, what: &'static str) -> LogError {
     }
 }
 
-/// Reads every valid record of one segment. Hands each record and its hash to `visit`
-/// until that returns false, and returns the offset just past the last valid record
-/// together with whether the segment ended in a partial or invalid record (when `visit`
-/// stopped the scan: the offset just past the last record visited, and false).
 /// Checks a segment's header (`HEADER_LEN` bytes): magic, format, and that its first
 /// sequence number is the one its name says.
 fn check_header(path: &Path, header: &[u8], expected_first: u64) -> Result<(), LogError> {
@@ -202,11 +205,34 @@ fn check_header(path: &Path, header: &[u8], expected_first: u64) -> Result<(), L
     Ok(())
 }
 
+/// What follows the last valid record of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// Nothing: the segment ends with its last record.
+    Clean,
+    /// Zero bytes only: the writer's reserve.
+    Reserve,
+    /// Bytes that are not a record: a torn write (in the newest segment) or damage. `bytes`
+    /// counts up to the last byte that is not zero.
+    Invalid { bytes: u64 },
+}
+
+/// A segment as [`scan_segment`] found it.
+struct Scan {
+    /// Just past the last valid record.
+    end: u64,
+    /// The sequence number the next record would have.
+    next_seq: u64,
+    tail: Tail,
+}
+
+/// Reads every valid record of one segment, hands each record's leaf hash to `visit`, and
+/// says where the records end and what follows them.
 fn scan_segment(
     path: &Path,
     expected_first: u64,
-    mut visit: impl FnMut(RecordRef<'_>, [u8; 32]) -> bool,
-) -> Result<(u64, u64, bool), LogError> {
+    mut visit: impl FnMut([u8; 32]),
+) -> Result<Scan, LogError> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     if bytes.len() < HEADER_LEN as usize {
@@ -215,39 +241,45 @@ fn scan_segment(
     check_header(path, &bytes[..HEADER_LEN as usize], expected_first)?;
     let mut pos = HEADER_LEN as usize;
     let mut next_seq = expected_first;
-    loop {
-        if pos == bytes.len() {
-            return Ok((pos as u64, next_seq, false));
-        }
-        let rest = &bytes[pos..];
-        if rest.len() < 12 {
-            return Ok((pos as u64, next_seq, true));
-        }
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&rest[4..12]);
-        let seq = u64::from_be_bytes(seq);
-        if len > MAX_PAYLOAD || rest.len() < RECORD_OVERHEAD + len {
-            return Ok((pos as u64, next_seq, true));
-        }
-        let payload = &rest[12..12 + len];
+    while let Some((seq, len)) = frame_at(&bytes[pos..]) {
+        let payload = &bytes[pos + 12..pos + 12 + len];
         let mut stored = [0u8; 32];
-        stored.copy_from_slice(&rest[12 + len..12 + len + 32]);
+        stored.copy_from_slice(&bytes[pos + 12 + len..pos + RECORD_OVERHEAD + len]);
         if seq != next_seq || leaf_hash(payload) != stored {
-            return Ok((pos as u64, next_seq, true));
+            break;
         }
-        let record = RecordRef {
-            seq,
-            segment: expected_first,
-            offset: pos as u64,
-            payload,
-        };
+        visit(stored);
         next_seq += 1;
         pos += RECORD_OVERHEAD + len;
-        if !visit(record, stored) {
-            return Ok((pos as u64, next_seq, false));
-        }
     }
+    let rest = &bytes[pos..];
+    let tail = match rest.iter().rposition(|b| *b != 0) {
+        _ if rest.is_empty() => Tail::Clean,
+        None => Tail::Reserve,
+        Some(last) => Tail::Invalid {
+            bytes: last as u64 + 1,
+        },
+    };
+    Ok(Scan {
+        end: pos as u64,
+        next_seq,
+        tail,
+    })
+}
+
+/// The sequence number and payload length of the record framed at the start of `rest`, if
+/// a whole record of that length fits in it.
+fn frame_at(rest: &[u8]) -> Option<(u64, usize)> {
+    if rest.len() < 12 {
+        return None;
+    }
+    let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&rest[4..12]);
+    if len > MAX_PAYLOAD || rest.len() < RECORD_OVERHEAD + len {
+        return None;
+    }
+    Some((u64::from_be_bytes(seq), len))
 }
 
 fn create_segment(dir: &Path, first_seq: u64) -> Result<File, LogError> {
@@ -275,8 +307,8 @@ struct Writer {
     len: u64,
     next_seq: u64,
     segment_bytes: u64,
-    /// Space is allocated in `file` up to this offset.
-    reserved_to: u64,
+    /// The length of `file`: the bytes from `len` up to here are the reserve, zeros.
+    filled_to: u64,
 }
 
 impl AuditLog {
@@ -303,23 +335,27 @@ impl AuditLog {
                     "segments do not continue each other (missing or extra records)",
                 ));
             }
-            let (end, after, partial) = scan_segment(path, *first, |_, h| {
-                recovered.leaf_hashes.push(h);
-                true
-            })?;
+            let scan = scan_segment(path, *first, |h| recovered.leaf_hashes.push(h))?;
             let last = i + 1 == segs.len();
-            if partial && !last {
-                return Err(corrupt(path, end, "invalid record inside a sealed segment"));
+            // Only the newest segment may end in anything but its last record: the writer
+            // cuts a segment's reserve before it starts the next one.
+            if scan.tail != Tail::Clean && !last {
+                return Err(corrupt(
+                    path,
+                    scan.end,
+                    "invalid record inside a sealed segment",
+                ));
             }
-            if partial {
-                let size = std::fs::metadata(path)?.len();
-                recovered.truncated_bytes = size - end;
+            if let Tail::Invalid { bytes } = scan.tail {
+                recovered.truncated_bytes = bytes;
+            }
+            if scan.tail != Tail::Clean {
                 let f = OpenOptions::new().write(true).open(path)?;
-                f.set_len(end)?;
+                f.set_len(scan.end)?;
                 f.sync_all()?;
             }
-            next_seq = after;
-            tail = Some((*first, path.clone(), end));
+            next_seq = scan.next_seq;
+            tail = Some((*first, path.clone(), scan.end));
         }
         let (segment, file, len) = match tail {
             Some((first, path, end)) => {
@@ -336,7 +372,7 @@ impl AuditLog {
             len,
             next_seq,
             segment_bytes,
-            reserved_to: 0,
+            filled_to: len,
         };
         let healthy = Arc::new(AtomicBool::new(true));
         let (tx, rx) = mpsc::channel::<Job>();
@@ -620,47 +656,50 @@ fn writer_loop(mut w: Writer, jobs: Receiver<Job>, healthy: Arc<AtomicBool>) {
             }
         }
     }
+    // Closed: leave the segment ending with its last record (best effort; recovery cuts the
+    // reserve after a crash).
+    let _ = w.cut_reserve();
 }
 
 impl Writer {
-    /// Keeps about [`RESERVE`] bytes allocated past the end of the segment; false when
-    /// that space cannot be had (the disk is full).
+    /// Keeps [`RESERVE`] zero bytes written past the segment's last record, topped up once
+    /// [`RESERVE_SLACK`] of them are used; false when that space cannot be had (the disk
+    /// is full). Zeros written after a group reach the disk with the next group's sync.
     fn ensure_reserve(&mut self) -> bool {
+        use std::os::unix::fs::FileExt;
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
         let want = self.len + RESERVE;
-        if self.reserved_to.saturating_add(RESERVE_SLACK) >= want {
+        if self.filled_to.saturating_add(RESERVE_SLACK) >= want {
             return true;
         }
-        // Only the part not yet allocated: ext4 walks every block of the range it is
-        // given, and asking for the whole reserve after each group made this call half
-        // of the writer's CPU time (perf, docs/benchmarks.md).
-        let from = self.reserved_to.max(self.len);
-        match rustix::fs::fallocate(
-            &self.file,
-            rustix::fs::FallocateFlags::KEEP_SIZE,
-            from,
-            want - from,
-        ) {
-            Ok(()) => {
-                self.reserved_to = want;
-                true
+        while self.filled_to < want {
+            let n = (want - self.filled_to).min(ZEROS.len() as u64) as usize;
+            if self.file.write_all_at(&ZEROS[..n], self.filled_to).is_err() {
+                return false;
             }
-            // A file system without fallocate cannot reserve; it fails at write time.
-            Err(rustix::io::Errno::OPNOTSUPP) => {
-                self.reserved_to = u64::MAX;
-                true
-            }
-            Err(_) => false,
+            self.filled_to += n as u64;
         }
+        true
+    }
+
+    /// Ends the segment with its last record: cuts the reserve and syncs.
+    fn cut_reserve(&mut self) -> std::io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.filled_to = self.len;
+        self.file.sync_all()
     }
 
     /// Writes the group's records and syncs them; on failure, cuts the file back to its
     /// last durable length so no partial record stays behind.
     fn write_group(&mut self, group: &[Job]) -> Result<Vec<Receipt>, LogError> {
         if self.len >= self.segment_bytes {
+            // A full segment ends with its last record, durably, before the next exists:
+            // only the newest segment may end in a reserve.
+            self.cut_reserve()?;
             self.file = create_segment(&self.dir, self.next_seq)?;
             self.segment = self.next_seq;
             self.len = HEADER_LEN;
-            self.reserved_to = 0;
+            self.filled_to = HEADER_LEN;
             // A fresh segment reserves now; if it cannot, the write below says so.
             self.ensure_reserve();
         }
@@ -694,9 +733,11 @@ impl Writer {
             // Best effort: if even this fails, recovery at the next start cuts the tail.
             let _ = self.file.set_len(self.len);
             let _ = self.file.seek(SeekFrom::Start(self.len));
+            self.filled_to = self.len;
             return Err(e.into());
         }
         self.len += buf.len() as u64;
+        self.filled_to = self.filled_to.max(self.len);
         self.next_seq += group.len() as u64;
         Ok(receipts)
     }
@@ -795,6 +836,88 @@ mod tests {
         assert_eq!(rec.leaf_hashes.len(), 5);
         assert_eq!(rec.truncated_bytes, 13);
         assert_eq!(log.append(payload(5)).unwrap().seq, 5);
+    }
+
+    /// The bytes of the newest segment of `dir`.
+    fn newest_segment(dir: &Path) -> (PathBuf, Vec<u8>) {
+        let (_, path) = segments(dir).unwrap().pop().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    #[test]
+    fn the_reserve_is_written_zeros_cut_when_the_log_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path()).unwrap();
+        let mut end = HEADER_LEN;
+        for i in 0..5 {
+            let r = log.append(payload(i)).unwrap();
+            end = r.offset + (RECORD_OVERHEAD + payload(i).len()) as u64;
+        }
+        let (_, open_bytes) = newest_segment(dir.path());
+        assert!(open_bytes.len() as u64 >= end + RESERVE - RESERVE_SLACK);
+        assert!(open_bytes[end as usize..].iter().all(|b| *b == 0));
+        // Readers stop at the reserve.
+        assert_eq!(log.read_from(0).unwrap().len(), 5);
+        drop(log);
+        let (_, closed_bytes) = newest_segment(dir.path());
+        assert_eq!(closed_bytes.len() as u64, end);
+        assert_eq!(closed_bytes[..], open_bytes[..end as usize]);
+    }
+
+    #[test]
+    fn a_reserve_left_by_a_crash_is_cut_and_not_counted_as_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path()).unwrap();
+        for i in 0..5 {
+            log.append(payload(i)).unwrap();
+        }
+        drop(log);
+        let (path, closed) = newest_segment(dir.path());
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&vec![0u8; RESERVE as usize]).unwrap();
+        drop(f);
+        let (log, rec) = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(rec.leaf_hashes.len(), 5);
+        assert_eq!(rec.truncated_bytes, 0);
+        assert_eq!(log.append(payload(5)).unwrap().seq, 5);
+        drop(log);
+        // A record torn inside the reserve: its written part is what was cut.
+        let (path, _) = newest_segment(dir.path());
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 6, b'{'])
+            .unwrap();
+        f.write_all(&[0u8; 4096]).unwrap();
+        drop(f);
+        let (log, rec) = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(rec.leaf_hashes.len(), 6);
+        assert_eq!(rec.truncated_bytes, 13);
+        let all = log.read_from(0).unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[5].1, payload(5));
+        assert!(std::fs::read(&path).unwrap().starts_with(&closed));
+    }
+
+    #[test]
+    fn only_the_newest_segment_may_end_in_a_reserve() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open_with_segment_size(dir.path(), 200).unwrap();
+        for i in 0..30 {
+            log.append(payload(i)).unwrap();
+        }
+        // Every full segment was cut to its last record before the next was created.
+        let segs = segments(dir.path()).unwrap();
+        for (first, path) in &segs[..segs.len() - 1] {
+            let scan = scan_segment(path, *first, |_| {}).unwrap();
+            assert_eq!(scan.tail, Tail::Clean, "{}", path.display());
+        }
+        drop(log);
+        let (_, first) = segments(dir.path()).unwrap().remove(0);
+        let mut f = OpenOptions::new().append(true).open(&first).unwrap();
+        f.write_all(&[0u8; 64]).unwrap();
+        drop(f);
+        let err = AuditLog::open_with_segment_size(dir.path(), 200).unwrap_err();
+        assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
     }
 
     #[test]

@@ -417,6 +417,24 @@ fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
+/// Where the run of zero bytes that ends a file of `len` bytes starts (`len` when it does
+/// not end in a zero byte). Reads backwards from the end, only as far as the run goes.
+fn zeros_from(file: &File, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(last) = chunk.iter().rposition(|b| *b != 0) {
+            return Ok(start + last as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 fn io_problem(path: &Path, e: &std::io::Error) -> Problem {
     Problem::Io {
         path: path.to_path_buf(),
@@ -462,8 +480,8 @@ pub fn verify_log_dir_with(dir: &Path, pinned: &Pinned<'_>, options: Options) ->
     }
     match segments(dir) {
         Ok(segs) => {
-            for (name_first, path) in &segs {
-                v.segment(*name_first, path);
+            for (i, (name_first, path)) in segs.iter().enumerate() {
+                v.segment(*name_first, path, i + 1 == segs.len());
             }
         }
         Err(e) => v.report.problems.push(io_problem(dir, &e)),
@@ -491,13 +509,19 @@ enum Next {
 }
 
 impl Verifier {
-    fn segment(&mut self, name_first: u64, path: &Path) {
+    /// Checks one segment; `newest` when no segment follows it, the only one that may end
+    /// in the writer's reserve of zero bytes.
+    fn segment(&mut self, name_first: u64, path: &Path, newest: bool) {
         let file_len = match std::fs::metadata(path) {
             Ok(m) => m.len(),
             Err(e) => return self.report.problems.push(io_problem(path, &e)),
         };
         let file = match File::open(path) {
             Ok(f) => f,
+            Err(e) => return self.report.problems.push(io_problem(path, &e)),
+        };
+        let zeros_from = match zeros_from(&file, file_len) {
+            Ok(z) => z.max(HEADER_LEN.min(file_len)),
             Err(e) => return self.report.problems.push(io_problem(path, &e)),
         };
         let mut r = BufReader::with_capacity(READ_BUFFER, file);
@@ -541,12 +565,24 @@ impl Verifier {
                 segment: path.to_path_buf(),
                 offset,
             };
-            match self.record(&mut r, file_len - offset.min(file_len), &at) {
+            if offset >= zeros_from && offset < file_len {
+                // Zero bytes only from here on: the writer's reserve, which only the newest
+                // segment may have.
+                if !newest {
+                    self.report.problems.push(Problem::UnreadableTail {
+                        bytes: file_len - offset,
+                        at,
+                    });
+                }
+                break;
+            }
+            match self.record(&mut r, file_len - offset.min(file_len), zeros_from, &at) {
                 Ok((Next::Record, len)) => offset += len,
                 Ok((Next::End, _)) => break,
                 Ok((Next::Unreadable, _)) => {
+                    let data_end = if newest { zeros_from } else { file_len };
                     self.report.problems.push(Problem::UnreadableTail {
-                        bytes: file_len.saturating_sub(offset),
+                        bytes: data_end.saturating_sub(offset),
                         at,
                     });
                     offset = file_len;
@@ -565,12 +601,15 @@ impl Verifier {
         });
     }
 
-    /// Reads and checks one record at `at`, with `remaining` bytes left in the file.
-    /// Returns how it ended and the record's length.
+    /// Reads and checks one record at `at`, with `remaining` bytes left in the file, which
+    /// holds only zeros from `zeros_from` on. Returns how it ended and the record's length.
+    /// A record that runs into those zeros and does not match its hash was cut short by
+    /// them (a torn write into the writer's reserve): it is not a record.
     fn record(
         &mut self,
         r: &mut impl Read,
         remaining: u64,
+        zeros_from: u64,
         at: &Location,
     ) -> std::io::Result<(Next, u64)> {
         if remaining == 0 {
@@ -593,10 +632,13 @@ impl Verifier {
         r.read_exact(&mut self.payload)?;
         let mut stored = [0u8; 32];
         r.read_exact(&mut stored)?;
+        let computed = leaf_hash(&self.payload);
+        if computed != stored && at.offset + RECORD_OVERHEAD + len > zeros_from {
+            return Ok((Next::Unreadable, 0));
+        }
 
         self.report.records += 1;
         self.sequence.record(seq, at, &mut self.report.problems);
-        let computed = leaf_hash(&self.payload);
         if computed != stored {
             self.report.problems.push(Problem::HashMismatch {
                 at: at.clone(),
@@ -1080,6 +1122,65 @@ mod tests {
             vec![Problem::UnreadableTail {
                 at: at(last, end),
                 bytes: 100
+            }]
+        );
+        assert_eq!(report.records, 20);
+    }
+
+    /// Appends `bytes` to the file at `path`.
+    fn append_bytes(path: &Path, bytes: &[u8]) {
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    #[test]
+    fn the_writers_reserve_in_the_newest_segment_is_not_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = write_log(dir.path(), 20, 3000);
+        // A copy taken while the server runs, or after a crash: zeros past the last record.
+        append_bytes(segs.last().unwrap(), &vec![0u8; 300_000]);
+        let report = verify(dir.path(), &Signer::new(1), 20);
+        assert!(report.is_ok(), "{:?}", report.problems);
+        assert_eq!(report.records, 20);
+    }
+
+    #[test]
+    fn a_record_torn_by_the_reserve_is_an_unreadable_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = write_log(dir.path(), 20, 3000);
+        let last = segs.last().unwrap();
+        let end = file_len(last);
+        // The frame and the start of a payload were written over the reserve; the rest of
+        // the record is still zeros.
+        let mut torn = vec![0u8, 0, 0, 100, 0, 0, 0, 0, 0, 0, 0, 20];
+        torn.extend_from_slice(b"{\"eventVersion\"");
+        append_bytes(last, &torn);
+        append_bytes(last, &[0u8; 4096]);
+        let report = verify(dir.path(), &Signer::new(1), 20);
+        assert_eq!(
+            report.problems,
+            vec![Problem::UnreadableTail {
+                at: at(last, end),
+                bytes: torn.len() as u64
+            }]
+        );
+        assert_eq!(report.records, 20);
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_of_an_older_segment_are_an_unreadable_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = write_log(dir.path(), 20, 3000);
+        assert!(segs.len() > 1);
+        let first = &segs[0];
+        let end = file_len(first);
+        append_bytes(first, &[0u8; 500]);
+        let report = verify(dir.path(), &Signer::new(1), 20);
+        assert_eq!(
+            report.problems,
+            vec![Problem::UnreadableTail {
+                at: at(first, end),
+                bytes: 500
             }]
         );
         assert_eq!(report.records, 20);
