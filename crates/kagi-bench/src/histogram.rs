@@ -64,6 +64,11 @@ impl Histogram {
         self.total += 1;
     }
 
+    /// How many samples were recorded.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
     pub fn merge(&mut self, other: &Histogram) {
         for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
             *a += b;

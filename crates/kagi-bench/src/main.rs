@@ -7,8 +7,9 @@
 //! time and memory); Encrypt over `--cache-keys` distinct keys; then the audit cost: two
 //! more fresh kagis, one writing its audit events durably and one started with
 //! `--dangerous-audit-discard`, GenerateDataKey against each at 32 and 128 connections,
-//! interleaved. Progress goes to stderr, the report to stdout. Every child is killed if the
-//! run fails.
+//! interleaved, then both at one offered load (open loop), and the no-audit one at that load
+//! again beside a probe that measures the disk's own `fdatasync` latency. Progress goes to
+//! stderr, the report to stdout. Every child is killed if the run fails.
 //!
 //! It does not build anything (`cargo xtask bench` does) and does not compare runs.
 
@@ -19,6 +20,7 @@ mod load;
 mod policy_cost;
 mod process;
 mod report;
+mod sync_probe;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -781,7 +783,7 @@ fn audit_cost(
                 .min(row.discard.result.per_second());
             let rate = slower * PACED_SHARE;
             let interval = Duration::from_secs_f64(connections as f64 / rate);
-            let paced = |what: &str, endpoint: &Endpoint, key: &str, pid: u32| {
+            let paced = |what: &str, endpoint: &Endpoint, key: &str, pid: u32| -> Result<Row> {
                 let what = format!(
                     "GenerateDataKey, {what}, {:.0} req/s offered over {connections} connections",
                     rate
@@ -800,25 +802,38 @@ fn audit_cost(
                     Some(interval),
                 ))?;
                 check_phase(&what, &result)?;
-                Ok::<_, anyhow::Error>(Row { what, result })
+                Ok(Row { what, result })
             };
-            let durable = paced(
+            let durable_row = paced(
                 "durable audit",
                 &durable_endpoint,
                 &durable_key,
                 durable.pid(),
             )?;
-            let discard = paced(
+            let discard_row = paced(
                 "audit discarded",
                 &discard_endpoint,
                 &discard_key,
                 discard.pid(),
             )?;
+            // Once more on the no-audit server, while a probe syncs on the durable server's
+            // file system: the floor any durable answer stands on.
+            let probe = sync_probe::SyncProbe::start(&durable_dir, Instant::now() + options.warmup)
+                .context("starting the sync probe")?;
+            let under_probe = paced(
+                "audit discarded, beside the sync probe",
+                &discard_endpoint,
+                &discard_key,
+                discard.pid(),
+            );
+            let disk_syncs = probe.finish()?;
+            under_probe?;
             Some(report::PacedAudit {
                 connections,
                 rate,
-                durable,
-                discard,
+                durable: durable_row,
+                discard: discard_row,
+                disk_syncs,
             })
         }
         None => None,
