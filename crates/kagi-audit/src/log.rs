@@ -751,6 +751,20 @@ mod tests {
         format!("{{\"event\":{i}}}").into_bytes()
     }
 
+    /// Opens the log in `dir`, appends `payload(0..n)` and closes it.
+    fn write_closed_log(dir: &Path, n: u64) {
+        let (log, _) = AuditLog::open(dir).unwrap();
+        for i in 0..n {
+            log.append(payload(i)).unwrap();
+        }
+    }
+
+    /// Appends `bytes` to the file at `path` (what a crash, or tampering, leaves behind).
+    fn append_bytes(path: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
     #[test]
     fn appends_are_gap_free_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -821,17 +835,10 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_and_the_log_continues() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, _) = AuditLog::open(dir.path()).unwrap();
-        for i in 0..5 {
-            log.append(payload(i)).unwrap();
-        }
-        drop(log);
+        write_closed_log(dir.path(), 5);
         let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
         // A crash mid-write: half a record at the end.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&[0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 5, b'{'])
-            .unwrap();
-        drop(f);
+        append_bytes(&path, &[0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 5, b'{']);
         let (log, rec) = AuditLog::open(dir.path()).unwrap();
         assert_eq!(rec.leaf_hashes.len(), 5);
         assert_eq!(rec.truncated_bytes, 13);
@@ -868,15 +875,9 @@ mod tests {
     #[test]
     fn a_reserve_left_by_a_crash_is_cut_and_not_counted_as_torn() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, _) = AuditLog::open(dir.path()).unwrap();
-        for i in 0..5 {
-            log.append(payload(i)).unwrap();
-        }
-        drop(log);
+        write_closed_log(dir.path(), 5);
         let (path, closed) = newest_segment(dir.path());
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&vec![0u8; RESERVE as usize]).unwrap();
-        drop(f);
+        append_bytes(&path, &vec![0u8; RESERVE as usize]);
         let (log, rec) = AuditLog::open(dir.path()).unwrap();
         assert_eq!(rec.leaf_hashes.len(), 5);
         assert_eq!(rec.truncated_bytes, 0);
@@ -884,11 +885,8 @@ mod tests {
         drop(log);
         // A record torn inside the reserve: its written part is what was cut.
         let (path, _) = newest_segment(dir.path());
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&[0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 6, b'{'])
-            .unwrap();
-        f.write_all(&[0u8; 4096]).unwrap();
-        drop(f);
+        append_bytes(&path, &[0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 6, b'{']);
+        append_bytes(&path, &[0u8; 4096]);
         let (log, rec) = AuditLog::open(dir.path()).unwrap();
         assert_eq!(rec.leaf_hashes.len(), 6);
         assert_eq!(rec.truncated_bytes, 13);
@@ -913,9 +911,7 @@ mod tests {
         }
         drop(log);
         let (_, first) = segments(dir.path()).unwrap().remove(0);
-        let mut f = OpenOptions::new().append(true).open(&first).unwrap();
-        f.write_all(&[0u8; 64]).unwrap();
-        drop(f);
+        append_bytes(&first, &[0u8; 64]);
         let err = AuditLog::open_with_segment_size(dir.path(), 200).unwrap_err();
         assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
     }

@@ -1113,9 +1113,7 @@ mod tests {
         let segs = write_log(dir.path(), 20, 3000);
         let last = segs.last().unwrap();
         let end = file_len(last);
-        let mut f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
-        f.write_all(&[0xab; 100]).unwrap();
-        drop(f);
+        append_bytes(last, &[0xab; 100]);
         let report = verify(dir.path(), &Signer::new(1), 20);
         assert_eq!(
             report.problems,
