@@ -576,7 +576,10 @@ impl Verifier {
                 }
                 break;
             }
-            match self.record(&mut r, file_len - offset.min(file_len), zeros_from, &at) {
+            // Only the newest segment's reserve can cut a record short; in an older segment
+            // a record that does not match its hash was modified, wherever it ends.
+            let reserve_from = if newest { zeros_from } else { u64::MAX };
+            match self.record(&mut r, file_len - offset.min(file_len), reserve_from, &at) {
                 Ok((Next::Record, len)) => offset += len,
                 Ok((Next::End, _)) => break,
                 Ok((Next::Unreadable, _)) => {
@@ -601,15 +604,15 @@ impl Verifier {
         });
     }
 
-    /// Reads and checks one record at `at`, with `remaining` bytes left in the file, which
-    /// holds only zeros from `zeros_from` on. Returns how it ended and the record's length.
-    /// A record that runs into those zeros and does not match its hash was cut short by
-    /// them (a torn write into the writer's reserve): it is not a record.
+    /// Reads and checks one record at `at`, with `remaining` bytes left in the file, whose
+    /// reserve (zeros only) starts at `reserve_from`. Returns how it ended and the record's
+    /// length. A record that runs into the reserve and does not match its hash was cut
+    /// short by it (a torn write): it is not a record.
     fn record(
         &mut self,
         r: &mut impl Read,
         remaining: u64,
-        zeros_from: u64,
+        reserve_from: u64,
         at: &Location,
     ) -> std::io::Result<(Next, u64)> {
         if remaining == 0 {
@@ -633,7 +636,7 @@ impl Verifier {
         let mut stored = [0u8; 32];
         r.read_exact(&mut stored)?;
         let computed = leaf_hash(&self.payload);
-        if computed != stored && at.offset + RECORD_OVERHEAD + len > zeros_from {
+        if computed != stored && at.offset + RECORD_OVERHEAD + len > reserve_from {
             return Ok((Next::Unreadable, 0));
         }
 
@@ -1182,6 +1185,34 @@ mod tests {
             }]
         );
         assert_eq!(report.records, 20);
+    }
+
+    #[test]
+    fn a_zeroed_hash_in_an_older_segment_is_a_modified_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let segs = write_log(dir.path(), 20, 3000);
+        let first = &segs[0];
+        let (_, records) = read_segment(first);
+        let last_seq = records.last().unwrap().0;
+        // The last record's leaf hash overwritten with zeros: no reserve in an older
+        // segment can explain it.
+        let mut bytes = std::fs::read(first).unwrap();
+        let len = bytes.len();
+        bytes[len - 32..].fill(0);
+        std::fs::write(first, &bytes).unwrap();
+        let report = verify(dir.path(), &Signer::new(1), 20);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| matches!(p, Problem::HashMismatch { seq, .. } if *seq == last_seq)),
+            "{:?}",
+            report.problems
+        );
+        assert!(!report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::UnreadableTail { .. })));
     }
 
     #[test]
