@@ -527,12 +527,13 @@ impl AuditCost {
             let _ = writeln!(
                 out,
                 "\n**The disk's floor at that load**: the no-audit server served it once more \
-                 while the benchmark appended {} KiB and `fdatasync`ed in a loop, 2 ms apart, \
+                 while the benchmark appended {} KiB and `fdatasync`ed in a loop, {} ms apart, \
                  on the durable server's file system: {} syncs, p50 {}, p99 {}. Every durable \
                  answer waits for at least one such sync, so the durable p99 cannot be lower \
                  than the syncs' p99; the p99-added target asks for at most {} here (the \
                  no-audit p99 + {} ms).",
                 crate::sync_probe::WRITE >> 10,
+                crate::sync_probe::PAUSE.as_millis(),
                 thousands(p.disk_syncs.count()),
                 ms(p.disk_syncs.quantile(0.5)),
                 ms(p.disk_syncs.quantile(0.99)),

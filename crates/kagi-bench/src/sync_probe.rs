@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// open-loop rate (a few dozen events of ~900 bytes).
 pub const WRITE: usize = 32 << 10;
 /// Pause between syncs, so that the probe is a light load of its own.
-const PAUSE: Duration = Duration::from_millis(2);
+pub const PAUSE: Duration = Duration::from_millis(2);
 /// The probe file is cut back to empty once it reaches this size.
 const MAX_FILE: u64 = 64 << 20;
 
