@@ -239,11 +239,15 @@ def encode_record(seq: int, payload: bytes) -> bytes:
 
 
 def read_segment(path: Path) -> list[Record]:
-    """Every record of a segment; asserts the framing is intact (an untampered file)."""
+    """Every record of a segment; asserts the framing is intact (an untampered file). A
+    running server's newest segment ends in the writer's reserve, zero bytes after the last
+    record: reading stops there."""
     data = path.read_bytes()
     assert data[:8] == b"KAGILOG\x00" and data[8] == 1, f"{path}: unexpected header"
     pos, records = SEGMENT_HEADER_LEN, []
     while pos < len(data):
+        if data[pos:pos + 12] == bytes(12) and not data[pos:].strip(b"\x00"):
+            break
         length, seq = struct.unpack(">IQ", data[pos:pos + 12])
         payload = data[pos + 12:pos + 12 + length]
         assert data[pos + 12 + length:pos + RECORD_OVERHEAD + length] == leaf_hash(payload), (
