@@ -55,10 +55,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-const MAGIC: &[u8; 8] = b"KAGILOG\0";
-const FORMAT_V1: u8 = 1;
-const HEADER_LEN: u64 = 17;
-const RECORD_OVERHEAD: usize = 4 + 8 + 32;
+pub(crate) const MAGIC: &[u8; 8] = b"KAGILOG\0";
+pub(crate) const FORMAT_V1: u8 = 1;
+pub(crate) const HEADER_LEN: u64 = 17;
+pub(crate) const RECORD_OVERHEAD: usize = 4 + 8 + 32;
 /// Largest payload accepted (an event is a few KiB; this bounds recovery's allocations).
 pub const MAX_PAYLOAD: usize = 1 << 20;
 /// A new segment starts once the current one reaches this size.
@@ -267,19 +267,23 @@ fn scan_segment(
     })
 }
 
+/// A record's 12-byte frame: (payload length, sequence number).
+pub(crate) fn decode_frame(head: &[u8; 12]) -> (usize, u64) {
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&head[4..12]);
+    (len, u64::from_be_bytes(seq))
+}
+
 /// The sequence number and payload length of the record framed at the start of `rest`, if
 /// a whole record of that length fits in it.
 fn frame_at(rest: &[u8]) -> Option<(u64, usize)> {
-    if rest.len() < 12 {
-        return None;
-    }
-    let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-    let mut seq = [0u8; 8];
-    seq.copy_from_slice(&rest[4..12]);
+    let head: &[u8; 12] = rest.get(..12)?.try_into().ok()?;
+    let (len, seq) = decode_frame(head);
     if len > MAX_PAYLOAD || rest.len() < RECORD_OVERHEAD + len {
         return None;
     }
-    Some((u64::from_be_bytes(seq), len))
+    Some((seq, len))
 }
 
 fn create_segment(dir: &Path, first_seq: u64) -> Result<File, LogError> {
@@ -526,10 +530,7 @@ fn stream_segment_from(
             Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(true),
             Err(e) => return Err(e.into()),
         }
-        let len = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&frame[4..12]);
-        let seq = u64::from_be_bytes(seq);
+        let (len, seq) = decode_frame(&frame);
         if len > MAX_PAYLOAD || seq != next_seq {
             return Ok(true);
         }
@@ -597,10 +598,7 @@ pub fn read_record(dir: &Path, segment: u64, offset: u64) -> Result<(u64, Vec<u8
         offset,
         "record extends past the end of the segment",
     )?;
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let mut seq = [0u8; 8];
-    seq.copy_from_slice(&head[4..12]);
-    let seq = u64::from_be_bytes(seq);
+    let (len, seq) = decode_frame(&head);
     if len > MAX_PAYLOAD {
         return Err(corrupt(&path, offset, "record length exceeds the limit"));
     }

@@ -29,7 +29,7 @@
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::event::CloudTrailEvent;
-use crate::log::{leaf_hash, MAX_PAYLOAD};
+use crate::log::{self, decode_frame, leaf_hash, FORMAT_V1, HEADER_LEN, MAGIC, MAX_PAYLOAD};
 use crate::merkle::{empty_root, node_hash, Hash};
 use kagi_crypto::digest::hex;
 use std::collections::BTreeMap;
@@ -38,10 +38,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"KAGILOG\0";
-const FORMAT_V1: u8 = 1;
-const HEADER_LEN: u64 = 17;
-const RECORD_OVERHEAD: u64 = 4 + 8 + 32;
+const RECORD_OVERHEAD: u64 = log::RECORD_OVERHEAD as u64;
 const READ_BUFFER: usize = 1 << 20;
 
 /// What the log is checked against.
@@ -623,10 +620,8 @@ impl Verifier {
         }
         let mut head = [0u8; 12];
         r.read_exact(&mut head)?;
-        let len = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&head[4..12]);
-        let seq = u64::from_be_bytes(seq);
+        let (len, seq) = decode_frame(&head);
+        let len = len as u64;
         if len > MAX_PAYLOAD as u64 || remaining < RECORD_OVERHEAD + len {
             return Ok((Next::Unreadable, 0));
         }
