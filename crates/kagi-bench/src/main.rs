@@ -50,6 +50,8 @@ usage: kagi-bench [options]
   --revision TEXT      the code measured, printed in the report (cargo xtask bench passes
                        `git describe --always --dirty`)
   --audit-only         only the audit-cost comparison (two fresh servers), then its table
+  --audit-connections L  the audit comparison's closed-loop connection counts, e.g. 2,8,128
+                       (default 32,128; the equal-load phase runs when 128 is among them)
   --policy-only        only the authorization-cost comparison (one fresh server), then its table
   --cluster-only       only the scale-out comparison (one node on SQLite, one on PostgreSQL,
                        two on one PostgreSQL database) and the DisableKey propagation delay
@@ -86,6 +88,8 @@ struct Options {
     client_threads: Option<usize>,
     revision: Option<String>,
     audit_only: bool,
+    /// The connection counts of the audit-cost phases.
+    audit_connections: Vec<usize>,
     policy_only: bool,
     cluster_only: bool,
     postgres: String,
@@ -117,7 +121,7 @@ impl Options {
         let mut postgres = None;
         let (mut kagi, mut connections, mut duration, mut warmup, mut keys, mut cache_keys) =
             (None, None, None, None, None, None);
-        let (mut client_threads, mut revision) = (None, None);
+        let (mut client_threads, mut revision, mut audit_connections) = (None, None, None);
         let mut rest = args.iter();
         while let Some(arg) = rest.next() {
             let mut value = || {
@@ -135,6 +139,15 @@ impl Options {
                     client_threads = Some(value()?.parse().context("--client-threads")?)
                 }
                 "--revision" => revision = Some(value()?.clone()),
+                "--audit-connections" => {
+                    audit_connections = Some(
+                        value()?
+                            .split(',')
+                            .map(|n| n.trim().parse::<usize>())
+                            .collect::<Result<Vec<_>, _>>()
+                            .context("--audit-connections")?,
+                    )
+                }
                 "--quick" => quick = true,
                 "--audit-only" => audit_only = true,
                 "--policy-only" => policy_only = true,
@@ -165,6 +178,7 @@ impl Options {
             client_threads,
             revision,
             audit_only,
+            audit_connections: audit_connections.unwrap_or_else(|| AUDIT_CONNECTIONS.to_vec()),
             policy_only,
             cluster_only,
             postgres: postgres
@@ -172,6 +186,9 @@ impl Options {
         };
         if options.client_threads == Some(0) {
             bail!("--client-threads must be positive");
+        }
+        if options.audit_connections.is_empty() || options.audit_connections.contains(&0) {
+            bail!("--audit-connections takes positive counts, e.g. 32,128");
         }
         if options.connections == 0 || options.duration.is_zero() || options.cache_keys == 0 {
             bail!("--connections, --duration and --cache-keys must be positive");
@@ -742,7 +759,7 @@ fn audit_cost(
         })
     };
     let mut rows = Vec::new();
-    for connections in AUDIT_CONNECTIONS {
+    for &connections in &options.audit_connections {
         let durable_row = timed_phase(
             runtime,
             options,
@@ -912,6 +929,16 @@ mod tests {
         assert!(Options::parse(&args(&["--keys", "10", "--cache-keys", "20"])).is_err());
         assert!(Options::parse(&args(&["--bogus"])).is_err());
         assert!(Options::parse(&args(&["--keys"])).is_err());
+    }
+
+    #[test]
+    fn audit_connection_counts() {
+        assert_eq!(Options::parse(&[]).unwrap().audit_connections, [32, 128]);
+        let o = Options::parse(&args(&["--audit-connections", "2, 8,128"])).unwrap();
+        assert_eq!(o.audit_connections, [2, 8, 128]);
+        assert!(Options::parse(&args(&["--audit-connections", "2,0"])).is_err());
+        assert!(Options::parse(&args(&["--audit-connections", "two"])).is_err());
+        assert!(Options::parse(&args(&["--audit-connections", ""])).is_err());
     }
 
     #[test]
