@@ -42,7 +42,7 @@ use crate::event::CloudTrailEvent;
 use crate::index::{
     EventIndex, IndexError, IndexedEvent, Location, LookupPage, LookupQuery, Usage, UsageRow,
 };
-use crate::log::{self, AuditLog, LogError};
+use crate::log::{self, AuditLog, ExpectedAppend, LogError, LogOptions};
 use crate::merkle::{Hash, MerkleError, MerkleTree};
 use crate::seal::{SealConfig, SealError, Sealer};
 use kagi_crypto::rsa::RsaSigningKey;
@@ -152,6 +152,8 @@ pub struct TrailOptions {
     /// log itself are kept).
     pub retention: Duration,
     pub seal: Option<SealSettings>,
+    /// See [`LogOptions::sync_interval`].
+    pub sync_interval: Duration,
 }
 
 /// A signed checkpoint and the tree size it covers.
@@ -210,6 +212,13 @@ enum Mode {
     Discard(AtomicU64),
 }
 
+/// An event on its way to the trail; see [`AuditTrail::expect_event`].
+#[derive(Debug)]
+pub struct ExpectedEvent {
+    /// Withdrawn when dropped.
+    _append: Option<ExpectedAppend>,
+}
+
 /// The audit trail. Share it with `Arc`; [`AuditTrail::close`] (or drop) stops its threads.
 pub struct AuditTrail {
     mode: Mode,
@@ -243,7 +252,13 @@ impl AuditTrail {
         now: Now,
     ) -> Result<Self, TrailError> {
         std::fs::create_dir_all(dir)?;
-        let (log, recovered) = AuditLog::open(&dir.join(LOG_DIR))?;
+        let (log, recovered) = AuditLog::open_with(
+            &dir.join(LOG_DIR),
+            LogOptions {
+                sync_interval: options.sync_interval,
+                ..LogOptions::default()
+            },
+        )?;
         let tree = MerkleTree::from_leaf_hashes(recovered.leaf_hashes);
         let public = signer.public_key();
         let verifier = verifier_key(&options.key_name, &public);
@@ -351,6 +366,18 @@ impl AuditTrail {
         match &self.mode {
             Mode::Durable(d) => d.log.is_healthy(),
             Mode::Discard(_) => true,
+        }
+    }
+
+    /// Announces an event that is on its way (a request being served): the log may hold a
+    /// group commit back for it (see [`AuditLog::expect_append`]). Drop the returned value
+    /// just before [`AuditTrail::record`], or when nothing will be recorded.
+    pub fn expect_event(&self) -> ExpectedEvent {
+        ExpectedEvent {
+            _append: match &self.mode {
+                Mode::Durable(d) => Some(d.log.expect_append()),
+                Mode::Discard(_) => None,
+            },
         }
     }
 
@@ -1009,6 +1036,7 @@ mod tests {
             checkpoint_interval: Duration::from_millis(50),
             retention: Duration::from_secs(365 * 86_400 * 100),
             seal: None,
+            sync_interval: log::DEFAULT_SYNC_INTERVAL,
         };
         AuditTrail::open(dir, signer(), options, Arc::new(|| 1_795_000_000_000))
     }

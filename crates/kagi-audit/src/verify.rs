@@ -698,7 +698,7 @@ impl Verifier {
 mod tests {
     use super::*;
     use crate::checkpoint::{verifier_key, KeyName};
-    use crate::log::AuditLog;
+    use crate::log::{AuditLog, LogOptions};
     use crate::merkle::MerkleTree;
     use kagi_crypto::{DeterministicRng, Ed25519SigningKey};
     use std::io::Write;
@@ -758,7 +758,14 @@ mod tests {
 
     /// Writes events `0..n` with the given segment size; returns the segment paths.
     fn write_log(dir: &Path, n: u64, segment_bytes: u64) -> Vec<PathBuf> {
-        let (log, _) = AuditLog::open_with_segment_size(dir, segment_bytes).unwrap();
+        let (log, _) = AuditLog::open_with(
+            dir,
+            LogOptions {
+                segment_bytes,
+                ..LogOptions::default()
+            },
+        )
+        .unwrap();
         for i in 0..n {
             log.append(event(i)).unwrap();
         }

@@ -240,6 +240,9 @@ impl Server {
         if let Some(probe) = self.probe(&req).await {
             return Ok(response(probe, &request_id, None));
         }
+        // Every call below records one event (peer calls excepted): announced now, so the
+        // log can hold a group commit back for it while it is being served.
+        let expected = self.audit.expect_event();
         let received = self.auth_clock.now();
         let user_agent: String = req
             .headers()
@@ -255,6 +258,7 @@ impl Server {
             return Ok(response(result, &request_id, None));
         }
         let event = self.event(&facts, &result, &request_id, peer, &user_agent, received);
+        drop(expected);
         let resp = match self.record(&event).await {
             Ok(recorded) => {
                 let mut resp = response(result, &request_id, facts.query_action.as_deref());

@@ -46,6 +46,9 @@ pub struct AuditConfig {
     pub seal_interval: Duration,
     /// How long events stay in the lookup index.
     pub retention: Duration,
+    /// Under concurrent load, the least time between two syncs of the audit log (see
+    /// `kagi_audit::log::LogOptions::sync_interval`).
+    pub sync_interval: Duration,
     /// DANGEROUS, measurement only: record nothing (benchmarks compare against this).
     pub dangerous_discard: bool,
 }
@@ -57,6 +60,7 @@ impl Default for AuditConfig {
             cloudtrail_dir: None,
             seal_interval: Duration::from_secs(300),
             retention: Duration::from_secs(90 * 86_400),
+            sync_interval: kagi_audit::log::DEFAULT_SYNC_INTERVAL,
             dangerous_discard: false,
         }
     }
@@ -156,6 +160,7 @@ pub fn open_trail(
         key_name: key_name.clone(),
         checkpoint_interval: Duration::from_secs(1),
         retention: config.retention,
+        sync_interval: config.sync_interval,
         seal: Some(SealSettings {
             config: SealConfig {
                 out_dir: config

@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+const DEFAULT_AUDIT_SYNC_INTERVAL_US: u64 =
+    kagi_audit::log::DEFAULT_SYNC_INTERVAL.as_micros() as u64;
+
 #[derive(Parser)]
 #[command(
     name = "kagi",
@@ -81,6 +84,11 @@ struct ServeArgs {
     /// Days events stay searchable with LookupEvents (sealed files are kept).
     #[arg(long, env = "KAGI_AUDIT_RETENTION_DAYS", default_value_t = 90)]
     audit_retention_days: u64,
+    /// Under concurrent load, the least time between two syncs of the audit log, in
+    /// microseconds: requests being served are waited for, up to this long, so that their
+    /// events share one fdatasync. 0 syncs every group at once.
+    #[arg(long, env = "KAGI_AUDIT_SYNC_INTERVAL_US", default_value_t = DEFAULT_AUDIT_SYNC_INTERVAL_US)]
+    audit_sync_interval_us: u64,
     /// DANGEROUS, for benchmarks only: record no audit events at all.
     #[arg(long, env = "KAGI_DANGEROUS_AUDIT_DISCARD", hide = true)]
     dangerous_audit_discard: bool,
@@ -282,6 +290,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         cloudtrail_dir: args.cloudtrail_dir,
         seal_interval: std::time::Duration::from_secs(args.audit_seal_interval.max(1)),
         retention: std::time::Duration::from_secs(args.audit_retention_days.max(1) * 86_400),
+        sync_interval: std::time::Duration::from_micros(args.audit_sync_interval_us),
         dangerous_discard: args.dangerous_audit_discard,
     };
     if config.dangerous_dev_mode {
