@@ -28,9 +28,9 @@
 //!
 //! Under concurrent load the writer also paces its syncs: while callers have announced
 //! appends that are still on their way ([`AuditLog::expect_append`]: a request being
-//! served), it waits for them, at most until [`LogOptions::sync_interval`] after the start
-//! of the previous group, so that they share one `fdatasync`. A lone caller, or appends
-//! nobody announced, are written at once. Every `fdatasync` costs CPU beyond the writer's
+//! served), it waits for them, and while appends keep arriving it waits for the next, at
+//! most until [`LogOptions::sync_interval`] after the start of the previous group, so that
+//! they share one `fdatasync`. A lone caller is written at once. Every `fdatasync` costs CPU beyond the writer's
 //! own (the kernel's block layer and, on a virtual machine, the host's device emulation,
 //! charged to the same CPU budget as the guest), so fewer, larger groups leave more of it
 //! to the requests (docs/benchmarks.md, "Audit cost").
@@ -157,9 +157,9 @@ struct Job {
 pub struct LogOptions {
     /// A new segment starts once the current one reaches this size.
     pub segment_bytes: u64,
-    /// How long the writer may hold a group back for announced appends, counted from the
-    /// start of the previous group: the least time between two syncs while appends are
-    /// expected. Zero writes every group at once.
+    /// How long after the previous group began the writer may hold the next one back for
+    /// announced appends (and, an eighth of it at a time, for further arrivals); see
+    /// `Queue::next_group`. Zero writes every group at once.
     pub sync_interval: Duration,
 }
 

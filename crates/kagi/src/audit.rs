@@ -46,7 +46,8 @@ pub struct AuditConfig {
     pub seal_interval: Duration,
     /// How long events stay in the lookup index.
     pub retention: Duration,
-    /// Under concurrent load, the least time between two syncs of the audit log (see
+    /// Under concurrent load, how long after a group commit began the log writer may hold
+    /// the next one back for events of requests being served (see
     /// `kagi_audit::log::LogOptions::sync_interval`).
     pub sync_interval: Duration,
     /// DANGEROUS, measurement only: record nothing (benchmarks compare against this).

@@ -84,9 +84,10 @@ struct ServeArgs {
     /// Days events stay searchable with LookupEvents (sealed files are kept).
     #[arg(long, env = "KAGI_AUDIT_RETENTION_DAYS", default_value_t = 90)]
     audit_retention_days: u64,
-    /// Under concurrent load, the least time between two syncs of the audit log, in
-    /// microseconds: requests being served are waited for, up to this long, so that their
-    /// events share one fdatasync. 0 syncs every group at once.
+    /// Under concurrent load, how long after a group commit of the audit log began the
+    /// next one may wait for events of requests being served, so that they share one
+    /// fdatasync, in microseconds. A lone client is never held back; 0 syncs every group at
+    /// once.
     #[arg(long, env = "KAGI_AUDIT_SYNC_INTERVAL_US", default_value_t = DEFAULT_AUDIT_SYNC_INTERVAL_US)]
     audit_sync_interval_us: u64,
     /// DANGEROUS, for benchmarks only: record no audit events at all.
