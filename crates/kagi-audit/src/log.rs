@@ -30,10 +30,10 @@
 //! appends that are still on their way ([`AuditLog::expect_append`]: a request being
 //! served), it waits for them, and while appends keep arriving it waits for the next, at
 //! most until [`LogOptions::sync_interval`] after the start of the previous group, so that
-//! they share one `fdatasync`. A lone caller is written at once. Every `fdatasync` costs CPU beyond the writer's
-//! own (the kernel's block layer and, on a virtual machine, the host's device emulation,
-//! charged to the same CPU budget as the guest), so fewer, larger groups leave more of it
-//! to the requests (docs/benchmarks.md, "Audit cost").
+//! they share one `fdatasync`. A lone caller is written at once. Every `fdatasync` costs
+//! CPU beyond the writer's own (the kernel's block layer and, on a virtual machine, the
+//! host's device emulation, charged to the same CPU budget as the guest), so fewer, larger
+//! groups leave more of it to the requests (docs/benchmarks.md, "Audit cost").
 //!
 //! Disk space is reserved ahead: after each group the writer tops the segment up with
 //! zero bytes to [`RESERVE`] past its last record, so the next records overwrite space that
@@ -212,21 +212,21 @@ fn segment_name(first_seq: u64) -> String {
     format!("log-{first_seq:020}.seg")
 }
 
-/// Segment files of `dir`, ordered by first sequence number.
-fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
+/// Segment files of `dir` (`log-<first seq>.seg`), ordered by the first sequence number in
+/// their names (the offline verifier lists them with this too).
+pub(crate) fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if let Some(num) = name
+        if let Some(first) = name
             .strip_prefix("log-")
             .and_then(|n| n.strip_suffix(".seg"))
+            .and_then(|n| n.parse::<u64>().ok())
         {
-            if let Ok(first) = num.parse::<u64>() {
-                found.push((first, path));
-            }
+            found.push((first, path));
         }
     }
     found.sort();
@@ -296,7 +296,7 @@ fn scan_segment(
     check_header(path, &bytes[..HEADER_LEN as usize], expected_first)?;
     let mut pos = HEADER_LEN as usize;
     let mut next_seq = expected_first;
-    while let Some((seq, len)) = frame_at(&bytes[pos..]) {
+    while let Some((len, seq)) = frame_at(&bytes[pos..]) {
         let payload = &bytes[pos + 12..pos + 12 + len];
         let mut stored = [0u8; 32];
         stored.copy_from_slice(&bytes[pos + 12 + len..pos + RECORD_OVERHEAD + len]);
@@ -330,15 +330,15 @@ pub(crate) fn decode_frame(head: &[u8; 12]) -> (usize, u64) {
     (len, u64::from_be_bytes(seq))
 }
 
-/// The sequence number and payload length of the record framed at the start of `rest`, if
-/// a whole record of that length fits in it.
-fn frame_at(rest: &[u8]) -> Option<(u64, usize)> {
+/// The frame (payload length, sequence number) of the record at the start of `rest`, if a
+/// whole record of that length fits in it.
+fn frame_at(rest: &[u8]) -> Option<(usize, u64)> {
     let head: &[u8; 12] = rest.get(..12)?.try_into().ok()?;
     let (len, seq) = decode_frame(head);
     if len > MAX_PAYLOAD || rest.len() < RECORD_OVERHEAD + len {
         return None;
     }
-    Some((seq, len))
+    Some((len, seq))
 }
 
 fn create_segment(dir: &Path, first_seq: u64) -> Result<File, LogError> {

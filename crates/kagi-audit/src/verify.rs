@@ -393,27 +393,6 @@ impl Sequence {
     }
 }
 
-/// Segment files of `dir` (`log-<first seq>.seg`), ordered by the first sequence number in
-/// their names.
-fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if let Some(first) = name
-            .strip_prefix("log-")
-            .and_then(|n| n.strip_suffix(".seg"))
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            found.push((first, path));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// Where the run of zero bytes that ends a file of `len` bytes starts (`len` when it does
 /// not end in a zero byte). Reads backwards from the end, only as far as the run goes.
 fn zeros_from(file: &File, len: u64) -> std::io::Result<u64> {
@@ -475,7 +454,7 @@ pub fn verify_log_dir_with(dir: &Path, pinned: &Pinned<'_>, options: Options) ->
             });
         }
     }
-    match segments(dir) {
+    match log::segments(dir) {
         Ok(segs) => {
             for (i, (name_first, path)) in segs.iter().enumerate() {
                 v.segment(*name_first, path, i + 1 == segs.len());
@@ -770,7 +749,11 @@ mod tests {
             log.append(event(i)).unwrap();
         }
         drop(log);
-        segments(dir).unwrap().into_iter().map(|(_, p)| p).collect()
+        log::segments(dir)
+            .unwrap()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
     }
 
     /// (seq, payload, stored hash) of every record of a segment.
