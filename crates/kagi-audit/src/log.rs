@@ -716,17 +716,21 @@ impl Queue {
     /// previous group and this one hold one append each, and none is announced) is written
     /// at once. Otherwise the writer gathers on, at most until [`LogOptions::sync_interval`]
     /// after the previous group began: while appends are announced it waits for them;
-    /// while none is, it waits for the next arrival only an eighth of the interval, so
+    /// while none is, it waits for further arrivals only an eighth of the interval, so
     /// that a few callers taking turns are not held back once all of them are in.
+    ///
+    /// While appends are announced, the writer sleeps (an eighth of the interval at a time)
+    /// and takes what arrived when it wakes, rather than blocking on the queue: an append
+    /// to a sleeping writer is a push, where one to a blocked writer would also cost the
+    /// appending thread a system call and the writer a wake-up, for every append.
     fn next_group(&self, previous: Option<Previous>) -> Option<Vec<Job>> {
         let mut group = vec![self.jobs.recv().ok()?];
         let due = previous.map(|p| p.started + self.sync_interval);
         let alone = previous.is_none_or(|p| p.len == 1);
         let linger = self.sync_interval / 8;
-        while group.len() < MAX_GROUP {
-            if let Ok(j) = self.jobs.try_recv() {
-                group.push(j);
-                continue;
+        loop {
+            if self.take_queued(&mut group) || group.len() >= MAX_GROUP {
+                break;
             }
             let left = due.map_or(Duration::ZERO, |d| {
                 d.saturating_duration_since(Instant::now())
@@ -735,15 +739,28 @@ impl Queue {
             if left.is_zero() || (alone && group.len() == 1 && !announced) {
                 break;
             }
-            let wait = if announced { left } else { left.min(linger) };
-            match self.jobs.recv_timeout(wait) {
+            if announced {
+                std::thread::sleep(left.min(linger));
+                continue;
+            }
+            match self.jobs.recv_timeout(left.min(linger)) {
                 Ok(j) => group.push(j),
-                // Waited until due: the next turn of the loop ends the group.
-                Err(mpsc::RecvTimeoutError::Timeout) if announced => {}
                 Err(_) => break,
             }
         }
         Some(group)
+    }
+
+    /// Moves what is queued into `group`, up to [`MAX_GROUP`]; true once the log is closed.
+    fn take_queued(&self, group: &mut Vec<Job>) -> bool {
+        while group.len() < MAX_GROUP {
+            match self.jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(mpsc::TryRecvError::Empty) => return false,
+                Err(mpsc::TryRecvError::Disconnected) => return true,
+            }
+        }
+        false
     }
 }
 
