@@ -729,7 +729,7 @@ impl Queue {
         let alone = previous.is_none_or(|p| p.len == 1);
         let linger = self.sync_interval / 8;
         loop {
-            if self.take_queued(&mut group) || group.len() >= MAX_GROUP {
+            if self.take_queued(&mut group) {
                 break;
             }
             let left = due.map_or(Duration::ZERO, |d| {
@@ -751,7 +751,8 @@ impl Queue {
         Some(group)
     }
 
-    /// Moves what is queued into `group`, up to [`MAX_GROUP`]; true once the log is closed.
+    /// Moves what is queued into `group`, up to [`MAX_GROUP`]; true once the group cannot
+    /// grow (it is full, or the log is closed).
     fn take_queued(&self, group: &mut Vec<Job>) -> bool {
         while group.len() < MAX_GROUP {
             match self.jobs.try_recv() {
@@ -760,7 +761,7 @@ impl Queue {
                 Err(mpsc::TryRecvError::Disconnected) => return true,
             }
         }
-        false
+        true
     }
 }
 
