@@ -9,6 +9,7 @@
 //! - [`federation`]: lookups and usage answers over the logs of several nodes;
 //! - [`index`]: the lookup index (rebuildable segments of postings) of where events are in the log;
 //! - [`verify`]: the offline verifier of a copied log directory against a pinned checkpoint;
+//! - [`pace`]: slices background work (sealing) and rests between slices, so requests keep the CPUs;
 //! - [`seal`]: sealed CloudTrail log files and signed hourly digest files, in CloudTrail's layout;
 //! - [`verify_sealed`]: the offline verifier of sealed log and digest files.
 //!
@@ -22,6 +23,7 @@ pub mod federation;
 pub mod index;
 pub mod log;
 pub mod merkle;
+pub mod pace;
 pub mod seal;
 pub mod trail;
 pub mod verify;

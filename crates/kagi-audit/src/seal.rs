@@ -52,9 +52,10 @@
 //! anything (see [`crate::verify_sealed`]).
 
 use crate::event::EventTime;
+use crate::pace::Pace;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use kagi_crypto::digest::{hex, sha256};
+use kagi_crypto::digest::{hex, sha256, Sha256};
 use kagi_crypto::RsaSigningKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -576,6 +577,17 @@ impl Sealer {
         events: &[(u64, Vec<u8>)],
         now_millis: i64,
     ) -> Result<SealOutcome, SealError> {
+        self.seal_paced(events, now_millis, &mut Pace::flat_out())
+    }
+
+    /// [`Sealer::seal`], stepping `pace` per event and per piece of a file so that a
+    /// background pass leaves the CPUs to requests most of the time.
+    pub fn seal_paced(
+        &mut self,
+        events: &[(u64, Vec<u8>)],
+        now_millis: i64,
+        pace: &mut Pace<'_>,
+    ) -> Result<SealOutcome, SealError> {
         self.finish_pending_digest()?;
         let mut outcome = SealOutcome {
             next_seq: self.state.next_seq,
@@ -609,7 +621,7 @@ impl Sealer {
                     given: rest.len(),
                 });
             }
-            self.seal_range(&rest[..count], pending.now_millis, &mut outcome)?;
+            self.seal_range(&rest[..count], pending.now_millis, &mut outcome, pace)?;
             rest = &rest[count..];
         }
         if let (Some(&(first, _)), Some(&(last, _))) = (rest.first(), rest.last()) {
@@ -620,7 +632,7 @@ impl Sealer {
                 now_millis,
             });
             self.save_state()?;
-            self.seal_range(rest, now_millis, &mut outcome)?;
+            self.seal_range(rest, now_millis, &mut outcome, pace)?;
         }
         Ok(outcome)
     }
@@ -631,6 +643,7 @@ impl Sealer {
         events: &[(u64, Vec<u8>)],
         now_millis: i64,
         outcome: &mut SealOutcome,
+        pace: &mut Pace<'_>,
     ) -> Result<(), SealError> {
         let delivered = EventTime::from_epoch_millis(now_millis);
         let mut entries: Vec<(String, LogFileEntry)> = Vec::new();
@@ -657,19 +670,20 @@ impl Sealer {
                 group.0.push(payload);
                 group.1 = group.1.min(t);
                 group.2 = group.2.max(t);
+                pace.step();
             }
             for (region, (payloads, oldest, newest)) in groups {
-                let content = records_file(&payloads);
+                let (gzipped, content_sha256) = gzip_records(&payloads, pace);
                 let object =
                     log_file_object(&self.config.account_id, &region, delivered, first_seq);
-                let path = self.write_object(&object, &gzip(&content))?;
+                let path = self.write_object(&object, &gzipped)?;
                 outcome.files.push(path);
                 entries.push((
                     region,
                     LogFileEntry {
                         s3_bucket: self.config.bucket.clone(),
                         s3_object: object,
-                        hash_value: hex(&sha256(&content)),
+                        hash_value: hex(&content_sha256),
                         hash_algorithm: HASH_ALGORITHM.into(),
                         newest_event_time: newest,
                         oldest_event_time: oldest,
@@ -864,21 +878,65 @@ fn split_batches(events: &[(u64, Vec<u8>)], max_bytes: usize) -> Vec<&[(u64, Vec
     batches
 }
 
-/// `{"Records":[p1,p2,…]}` with every payload embedded byte for byte.
-fn records_file(payloads: &[&[u8]]) -> Vec<u8> {
+/// How much uncompressed content is compressed and hashed at once, between two steps of
+/// the pace (fast deflate takes well under a millisecond for it).
+const GZIP_PIECE: usize = 64 << 10;
+
+/// `{"Records":[p1,p2,…]}` with every payload embedded byte for byte, gzip'd; returns the
+/// gzip bytes and the SHA-256 of the uncompressed content. The content is compressed and
+/// hashed in pieces as it is assembled, so it is never whole in memory and `pace` can rest
+/// between pieces.
+fn gzip_records(payloads: &[&[u8]], pace: &mut Pace<'_>) -> (Vec<u8>, [u8; 32]) {
     let len = RECORDS_PREFIX.len()
         + RECORDS_SUFFIX.len()
         + payloads.iter().map(|p| p.len() + 1).sum::<usize>();
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(RECORDS_PREFIX);
+    let mut out = Pieces {
+        gz: GzEncoder::new(Vec::with_capacity(len / 4 + 64), Compression::fast()),
+        sha: Sha256::new(),
+        piece: Vec::with_capacity(GZIP_PIECE),
+    };
+    out.put(RECORDS_PREFIX, pace);
     for (i, p) in payloads.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.put(b",", pace);
         }
-        out.extend_from_slice(p);
+        out.put(p, pace);
     }
-    out.extend_from_slice(RECORDS_SUFFIX);
-    out
+    out.put(RECORDS_SUFFIX, pace);
+    out.finish()
+}
+
+/// Content on its way into a log file: the piece not yet compressed, the compressor and
+/// the hash of everything put so far.
+struct Pieces {
+    gz: GzEncoder<Vec<u8>>,
+    sha: Sha256,
+    piece: Vec<u8>,
+}
+
+impl Pieces {
+    fn put(&mut self, bytes: &[u8], pace: &mut Pace<'_>) {
+        self.piece.extend_from_slice(bytes);
+        if self.piece.len() >= GZIP_PIECE {
+            self.flush();
+            pace.step();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.sha.update(&self.piece);
+        // Invariant: writing to a Vec cannot fail.
+        self.gz
+            .write_all(&self.piece)
+            .expect("gzip into memory cannot fail");
+        self.piece.clear();
+    }
+
+    fn finish(mut self) -> (Vec<u8>, [u8; 32]) {
+        self.flush();
+        let gz = self.gz.finish().expect("gzip into memory cannot fail");
+        (gz, self.sha.finish())
+    }
 }
 
 /// The byte ranges of the records of a log file's uncompressed content, which must be
@@ -1353,6 +1411,41 @@ pub(crate) mod tests {
         // Nothing was sealed, nothing written.
         assert_eq!(sealer.next_seq(), 0);
         assert!(!f.out().join("AWSLogs").exists());
+    }
+
+    #[test]
+    fn records_are_gzipped_and_hashed_in_paced_pieces() {
+        let payloads: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(700)).into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        let mut rests = 0;
+        let mut rest = |_| {
+            rests += 1;
+            true
+        };
+        let (gz, hash) = gzip_records(
+            &refs,
+            &mut Pace::new(50, std::time::Duration::ZERO, &mut rest),
+        );
+        let mut content = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut content)
+            .unwrap();
+        let expected = format!(
+            "{{\"Records\":[{}]}}",
+            payloads
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(content, expected.as_bytes());
+        assert_eq!(hash, sha256(expected.as_bytes()));
+        // ~210 KiB of content: a rest after each of the three full 64 KiB pieces, none
+        // for the last, partial one.
+        assert_eq!(expected.len() / GZIP_PIECE, 3);
+        assert_eq!(rests, 3);
     }
 
     #[test]

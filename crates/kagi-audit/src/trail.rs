@@ -22,6 +22,10 @@
 //!   caught up with every event durable when the query arrived: a client sees its own calls.
 //! - *sealer* (when configured): every [`SealSettings::interval`] writes the not yet sealed
 //!   events as CloudTrail log files, the hourly digest files, and applies index retention.
+//!   It seals sooner once [`SEAL_EAGER_EVENTS`] wait. A pass is paced ([`crate::pace`]) to
+//!   a share of one CPU that grows with the events waiting ([`seal_share`]), so that it does
+//!   not take a CPU from requests for a tenth of a second at a time, yet keeps up with any
+//!   load; the final pass at shutdown runs flat out.
 //!
 //! # Start-up checks
 //!
@@ -44,6 +48,7 @@ use crate::index::{
 };
 use crate::log::{self, AuditLog, ExpectedAppend, LogError, LogOptions};
 use crate::merkle::{Hash, MerkleError, MerkleTree};
+use crate::pace::Pace;
 use crate::seal::{SealConfig, SealError, Sealer};
 use kagi_crypto::rsa::RsaSigningKey;
 use kagi_crypto::sign::Ed25519SigningKey;
@@ -76,6 +81,13 @@ const INDEX_BATCH: usize = 2048;
 const SEAL_POLL: Duration = Duration::from_secs(5);
 /// Events waiting past which the sealer does not wait for its interval.
 const SEAL_EAGER_EVENTS: u64 = 50_000;
+/// The least share of the wall-clock time a background seal pass takes (see
+/// [`seal_share`]), and its slice of work between rests (see [`crate::pace`]).
+const SEAL_SHARE_PERCENT: u32 = 25;
+const SEAL_SLICE: Duration = Duration::from_millis(1);
+/// Events waiting per [`SEAL_SHARE_PERCENT`] of share: a pass that starts with four times
+/// this many waiting runs flat out.
+const SEAL_SHARE_EVENTS: u64 = 250_000;
 /// How long the indexer gathers events before writing a batch. Short, so that a batch is
 /// a short burst of CPU next to the request threads: 10 ms cut the p99 the trail adds by
 /// 1.5–2 ms against 50 ms, at the same throughput (docs/benchmarks.md, "Audit cost"). A
@@ -331,7 +343,12 @@ impl AuditTrail {
                         continue;
                     }
                     last = Instant::now();
-                    if let Err(e) = d.seal_pass(false) {
+                    let mut rest = |t: Duration| !wait_stop(&stop, t);
+                    let mut pace = match seal_share(waiting) {
+                        100 => Pace::flat_out(),
+                        share => Pace::new(share, SEAL_SLICE, &mut rest),
+                    };
+                    if let Err(e) = d.seal_pass(false, &mut pace) {
                         eprintln_redacted("sealing", &e);
                     }
                 }
@@ -590,7 +607,7 @@ impl AuditTrail {
 
     /// Seals every durable event now and writes digests (shutdown, tests).
     pub fn seal_now(&self) -> Result<(), TrailError> {
-        self.durable()?.seal_pass(true)
+        self.durable()?.seal_pass(true, &mut Pace::flat_out())
     }
 
     /// Stops the background threads after a final checkpoint and seal, then the log.
@@ -615,7 +632,7 @@ impl AuditTrail {
         }
         if let Mode::Durable(d) = &self.mode {
             if d.sealer.is_some() {
-                if let Err(e) = d.seal_pass(true) {
+                if let Err(e) = d.seal_pass(true, &mut Pace::flat_out()) {
                     eprintln_redacted("final sealing", &e);
                 }
             }
@@ -771,8 +788,8 @@ impl Durable {
     }
 
     /// Seals what is durable, writes digests that are due (all of them when `force`), and
-    /// applies index retention.
-    fn seal_pass(&self, force: bool) -> Result<(), TrailError> {
+    /// applies index retention. Steps `pace` per event read and sealed.
+    fn seal_pass(&self, force: bool, pace: &mut Pace<'_>) -> Result<(), TrailError> {
         if let Some(sealer) = &self.sealer {
             let mut sealer = lock(sealer);
             let end = lock(&self.tree).len();
@@ -785,9 +802,10 @@ impl Durable {
                         return false;
                     }
                     events.push((rec.seq, rec.payload.to_vec()));
+                    pace.step();
                     true
                 })?;
-                sealer.seal(&events, (self.now)())?;
+                sealer.seal_paced(&events, (self.now)(), pace)?;
             }
             if force {
                 sealer.force_digests((self.now)())?;
@@ -869,6 +887,17 @@ pub fn feed_index_from_log(
     }
     index.insert_batch(&batch)?;
     Ok(())
+}
+
+/// The share of the wall-clock time (percent) a background seal pass may take when it starts
+/// with `waiting` events to seal. Sealing costs a few percent of what serving costs per
+/// event, so [`SEAL_SHARE_PERCENT`] of one CPU keeps up with most loads. If the CPUs are so
+/// busy that the pass falls behind even so, the next pass starts with more waiting and gets
+/// a larger share, up to all of it: the lag stays bounded, and no single pass turns into a
+/// long burst.
+fn seal_share(waiting: u64) -> u32 {
+    let share = u64::from(SEAL_SHARE_PERCENT).saturating_mul(waiting) / SEAL_SHARE_EVENTS;
+    share.clamp(u64::from(SEAL_SHARE_PERCENT), 100) as u32
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
@@ -984,6 +1013,15 @@ mod tests {
     use crate::merkle::verify_inclusion;
 
     const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn the_seal_share_grows_with_the_backlog() {
+        assert_eq!(seal_share(0), SEAL_SHARE_PERCENT);
+        assert_eq!(seal_share(SEAL_EAGER_EVENTS), SEAL_SHARE_PERCENT);
+        assert_eq!(seal_share(2 * SEAL_SHARE_EVENTS), 2 * SEAL_SHARE_PERCENT);
+        assert_eq!(seal_share(4 * SEAL_SHARE_EVENTS), 100);
+        assert_eq!(seal_share(u64::MAX), 100);
+    }
 
     fn event(i: u64) -> CloudTrailEvent {
         CloudTrailEvent {
