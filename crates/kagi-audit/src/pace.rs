@@ -8,9 +8,9 @@
 //! time. The work calls [`Pace::step`] often (per event, per piece of a file); a step costs
 //! one clock read unless a slice is over.
 //!
-//! Pacing must not let the work fall behind without bound: the caller decides per pass
-//! whether to pace at all ([`Pace::flat_out`] when it is behind or shutting down), and the
-//! rest function can end pacing mid-pass.
+//! Pacing must not let the work fall behind without bound: the caller chooses the share
+//! for each pass (the sealer's grows with its backlog, up to [`Pace::flat_out`]; flat out
+//! at shutdown too), and the rest function can end pacing mid-pass.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 /// the rest of the work flat out (the thread is asked to stop).
 pub type Rest<'a> = &'a mut dyn FnMut(Duration) -> bool;
 
+/// A pacer for one pass of background work; see the module docs.
 pub struct Pace<'a> {
     /// `None`: flat out.
     rest: Option<Rest<'a>>,
