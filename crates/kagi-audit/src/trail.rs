@@ -1068,15 +1068,65 @@ mod tests {
     }
 
     fn open(dir: &Path) -> Result<AuditTrail, TrailError> {
+        open_sealing(dir, None)
+    }
+
+    fn open_sealing(dir: &Path, seal: Option<SealSettings>) -> Result<AuditTrail, TrailError> {
         let options = TrailOptions {
             origin: "kagi/test".into(),
             key_name: KeyName::new("kagi-audit-test").unwrap(),
             checkpoint_interval: Duration::from_millis(50),
             retention: Duration::from_secs(365 * 86_400 * 100),
-            seal: None,
+            seal,
             sync_interval: log::DEFAULT_SYNC_INTERVAL,
         };
         AuditTrail::open(dir, signer(), options, Arc::new(|| 1_795_000_000_000))
+    }
+
+    /// The records in the sealed log files (not digests) under `out`.
+    fn sealed_records(out: &Path) -> usize {
+        if !out.exists() {
+            return 0;
+        }
+        crate::seal::tests::walk(out)
+            .iter()
+            .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
+            .map(|p| {
+                crate::seal::split_records(&crate::seal::tests::gunzip(p))
+                    .unwrap()
+                    .len()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn the_background_sealer_seals_everything_recorded() {
+        const EVENTS: u64 = 3_000;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cloudtrail");
+        let seal = SealSettings {
+            config: SealConfig::new(&out, "111122223333", "us-east-1"),
+            interval: Duration::from_millis(100),
+            key: crate::seal::tests::key(),
+        };
+        let trail = open_sealing(dir.path(), Some(seal)).unwrap();
+        // Many at once, so that group commits keep this short and a pass has enough work
+        // to be paced (rest between slices).
+        let (tx, rx) = mpsc::channel();
+        for i in 0..EVENTS {
+            let tx = tx.clone();
+            trail.record(&event(i), move |r| tx.send(r.map(|r| r.seq)).unwrap());
+        }
+        for _ in 0..EVENTS {
+            rx.recv().unwrap().unwrap();
+        }
+        // Only the background thread seals here: no seal_now, no close.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sealed_records(&out) < EVENTS as usize && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(sealed_records(&out), EVENTS as usize);
+        assert_eq!(trail.durable().unwrap().unsealed(), 0);
     }
 
     #[test]
