@@ -201,7 +201,7 @@ fn insert_only(events: u64, batch_size: usize) -> Result<(), Box<dyn std::error:
     let entries: Vec<IndexedEvent> = (0..events)
         .map(|i| {
             let ev = event(i, first_secs + i as i64, &mut rng);
-            IndexedEvent::from_event(&ev, i, i >> 16, 17 + (i & 0xffff) * 1300)
+            IndexedEvent::from_event(ev, i, i >> 16, 17 + (i & 0xffff) * 1300)
         })
         .collect();
     let started = Instant::now();
@@ -332,7 +332,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let ev = event(i, first_secs + i as i64 + jitter, &mut rng);
             let payload = ev.canonical_bytes();
             written_bytes += payload.len() as u64;
-            let mut entry = IndexedEvent::from_event(&ev, 0, 0, 0);
+            let mut entry = IndexedEvent::from_event(ev, 0, 0, 0);
             let tx = tx.clone();
             audit_log.append_with(payload, move |r| {
                 let _ = tx.send(r.map(|receipt| {

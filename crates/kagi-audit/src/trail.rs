@@ -402,7 +402,7 @@ impl AuditTrail {
     /// storage, or with [`TrailError::Unavailable`] if it could not be written.
     pub fn record(
         &self,
-        event: &CloudTrailEvent,
+        event: CloudTrailEvent,
         done: impl FnOnce(Result<Recorded, TrailError>) + Send + 'static,
     ) {
         let d = match &self.mode {
@@ -439,7 +439,7 @@ impl AuditTrail {
     /// Records and waits (for callers without an async runtime, e.g. service events).
     pub fn record_blocking(&self, event: &CloudTrailEvent) -> Result<Recorded, TrailError> {
         let (tx, rx) = mpsc::channel();
-        self.record(event, move |r| {
+        self.record(event.clone(), move |r| {
             let _ = tx.send(r);
         });
         rx.recv()
@@ -867,7 +867,7 @@ pub fn feed_index_from_log(
         }
         if let Ok(ev) = CloudTrailEvent::parse(rec.payload) {
             batch.push(IndexedEvent::from_event(
-                &ev,
+                ev,
                 rec.seq,
                 rec.segment,
                 rec.offset,
@@ -1115,7 +1115,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         for i in 0..EVENTS {
             let tx = tx.clone();
-            trail.record(&event(i), move |r| tx.send(r.map(|r| r.seq)).unwrap());
+            trail.record(event(i), move |r| tx.send(r.map(|r| r.seq)).unwrap());
         }
         for _ in 0..EVENTS {
             rx.recv().unwrap().unwrap();

@@ -259,11 +259,16 @@ impl Server {
         }
         let event = self.event(&facts, &result, &request_id, peer, &user_agent, received);
         drop(expected);
-        let resp = match self.record(&event).await {
+        let event_id = http::HeaderValue::from_str(&event.event_id).ok();
+        let query_action = facts.query_action.take();
+        // Nothing but the result and the request id waits for the sync: what the request
+        // allocated is freed while it is still in this thread's caches.
+        drop((facts, user_agent));
+        let resp = match self.record(event).await {
             Ok(recorded) => {
-                let mut resp = response(result, &request_id, facts.query_action.as_deref());
+                let mut resp = response(result, &request_id, query_action.as_deref());
                 let headers = resp.headers_mut();
-                if let Ok(v) = http::HeaderValue::from_str(&event.event_id) {
+                if let Some(v) = event_id {
                     headers.insert("x-kagi-audit-event-id", v);
                 }
                 headers.insert(
@@ -277,21 +282,27 @@ impl Server {
                 response(
                     Err(ApiError::AuditUnavailable),
                     &request_id,
-                    facts.query_action.as_deref(),
+                    query_action.as_deref(),
                 )
             }
         };
         Ok(resp)
     }
 
-    /// Makes `event` durable, waiting without blocking the async worker.
-    async fn record(&self, event: &CloudTrailEvent) -> Result<Recorded, TrailError> {
+    /// Makes `event` durable, waiting without blocking the async worker. The event is
+    /// serialised (and handed to the index) before the wait.
+    fn record(
+        &self,
+        event: CloudTrailEvent,
+    ) -> impl std::future::Future<Output = Result<Recorded, TrailError>> + use<> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.audit.record(event, move |r| {
             let _ = tx.send(r);
         });
-        rx.await
-            .unwrap_or_else(|_| Err(TrailError::Unavailable("the audit log is closed".into())))
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Err(TrailError::Unavailable("the audit log is closed".into())))
+        }
     }
 
     /// The audit event of a served call.
