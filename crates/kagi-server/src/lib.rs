@@ -261,8 +261,8 @@ impl Server {
         drop(expected);
         let event_id = http::HeaderValue::from_str(&event.event_id).ok();
         let query_action = facts.query_action.take();
-        // Nothing but the result and the request id waits for the sync: what the request
-        // allocated is freed while it is still in this thread's caches.
+        // Only the result and the request id wait for the sync with the request: the rest of
+        // what it allocated is freed now, while it is still in this thread's caches.
         drop((facts, user_agent));
         let resp = match self.record(event).await {
             Ok(recorded) => {
@@ -291,18 +291,13 @@ impl Server {
 
     /// Makes `event` durable, waiting without blocking the async worker. The event is
     /// serialised (and handed to the index) before the wait.
-    fn record(
-        &self,
-        event: CloudTrailEvent,
-    ) -> impl std::future::Future<Output = Result<Recorded, TrailError>> + use<> {
+    async fn record(&self, event: CloudTrailEvent) -> Result<Recorded, TrailError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.audit.record(event, move |r| {
             let _ = tx.send(r);
         });
-        async move {
-            rx.await
-                .unwrap_or_else(|_| Err(TrailError::Unavailable("the audit log is closed".into())))
-        }
+        rx.await
+            .unwrap_or_else(|_| Err(TrailError::Unavailable("the audit log is closed".into())))
     }
 
     /// The audit event of a served call.
