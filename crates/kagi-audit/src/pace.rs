@@ -30,10 +30,10 @@ pub struct Pace<'a> {
 
 impl<'a> Pace<'a> {
     /// Work that takes at most `share_percent` of the wall-clock time (clamped to 1–100),
-    /// resting with `rest` after each `slice` of work.
+    /// resting with `rest` after each `slice` of work; flat out at 100.
     pub fn new(share_percent: u32, slice: Duration, rest: Rest<'a>) -> Self {
         Self {
-            rest: Some(rest),
+            rest: (share_percent < 100).then_some(rest),
             share: share_percent.clamp(1, 100),
             slice,
             since: Instant::now(),

@@ -344,10 +344,7 @@ impl AuditTrail {
                     }
                     last = Instant::now();
                     let mut rest = |t: Duration| !wait_stop(&stop, t);
-                    let mut pace = match seal_share(waiting) {
-                        100 => Pace::flat_out(),
-                        share => Pace::new(share, SEAL_SLICE, &mut rest),
-                    };
+                    let mut pace = Pace::new(seal_share(waiting), SEAL_SLICE, &mut rest);
                     if let Err(e) = d.seal_pass(false, &mut pace) {
                         eprintln_redacted("sealing", &e);
                     }
@@ -437,9 +434,9 @@ impl AuditTrail {
     }
 
     /// Records and waits (for callers without an async runtime, e.g. service events).
-    pub fn record_blocking(&self, event: &CloudTrailEvent) -> Result<Recorded, TrailError> {
+    pub fn record_blocking(&self, event: CloudTrailEvent) -> Result<Recorded, TrailError> {
         let (tx, rx) = mpsc::channel();
-        self.record(event.clone(), move |r| {
+        self.record(event, move |r| {
             let _ = tx.send(r);
         });
         rx.recv()
@@ -1134,7 +1131,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trail = open(dir.path()).unwrap();
         for i in 0..10 {
-            assert_eq!(trail.record_blocking(&event(i)).unwrap().seq, i);
+            assert_eq!(trail.record_blocking(event(i)).unwrap().seq, i);
         }
         let location = trail.find_event("event-3").unwrap();
         assert_eq!(location.seq, 3);
@@ -1169,7 +1166,7 @@ mod tests {
         let trail = open(dir.path()).unwrap();
         assert_eq!(trail.size(), 10);
         assert_eq!(trail.find_event("event-9").unwrap().seq, 9);
-        assert_eq!(trail.record_blocking(&event(10)).unwrap().seq, 10);
+        assert_eq!(trail.record_blocking(event(10)).unwrap().seq, 10);
         let consistency = trail.consistency_proof(10, 11).unwrap();
         assert!(!consistency.is_empty());
     }
@@ -1179,7 +1176,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trail = open(dir.path()).unwrap();
         for i in 0..5 {
-            trail.record_blocking(&event(i)).unwrap();
+            trail.record_blocking(event(i)).unwrap();
         }
         drop(trail);
         // Closing wrote the index's open segment: damage every file of the index.
@@ -1210,7 +1207,7 @@ mod tests {
     fn the_sqlite_index_of_earlier_versions_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         let trail = open(dir.path()).unwrap();
-        trail.record_blocking(&event(0)).unwrap();
+        trail.record_blocking(event(0)).unwrap();
         drop(trail);
         for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
             std::fs::write(dir.path().join(name), b"SQLite format 3\0").unwrap();
@@ -1227,7 +1224,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trail = open(dir.path()).unwrap();
         for i in 0..3 {
-            trail.record_blocking(&event(i)).unwrap();
+            trail.record_blocking(event(i)).unwrap();
         }
         assert_eq!(trail.checkpoint().unwrap().size, 3);
         drop(trail);
@@ -1242,7 +1239,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trail = open(dir.path()).unwrap();
         for i in 0..3 {
-            trail.record_blocking(&event(i)).unwrap();
+            trail.record_blocking(event(i)).unwrap();
         }
         trail.checkpoint().unwrap();
         drop(trail);
@@ -1260,7 +1257,7 @@ mod tests {
     fn checkpoints_follow_the_log_every_interval() {
         let dir = tempfile::tempdir().unwrap();
         let trail = open(dir.path()).unwrap();
-        trail.record_blocking(&event(0)).unwrap();
+        trail.record_blocking(event(0)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !latest_checkpoint_path(dir.path()).exists() {
             assert!(Instant::now() < deadline, "no checkpoint within 5 s");
@@ -1274,8 +1271,8 @@ mod tests {
     #[test]
     fn discarding_records_nothing() {
         let trail = AuditTrail::discard();
-        assert_eq!(trail.record_blocking(&event(0)).unwrap().seq, 0);
-        assert_eq!(trail.record_blocking(&event(1)).unwrap().seq, 1);
+        assert_eq!(trail.record_blocking(event(0)).unwrap().seq, 0);
+        assert_eq!(trail.record_blocking(event(1)).unwrap().seq, 1);
         assert!(matches!(trail.checkpoint(), Err(TrailError::Discarding)));
     }
 }

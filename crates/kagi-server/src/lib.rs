@@ -225,7 +225,7 @@ impl Server {
             event_id: &self.event_ids.next_id(),
             time: self.auth_clock.now(),
         });
-        if let Err(e) = self.audit.record_blocking(&event) {
+        if let Err(e) = self.audit.record_blocking(event) {
             tracing::error!(error = %e, key = %key_id_text, "service event not recorded");
         }
     }
